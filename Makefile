@@ -1,0 +1,54 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both set up .venv first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.12 (the Astro Runtime 3.3 interpreter): python3.12 on PATH, else a pyenv install.
+PYTHON ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12; do \
+	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { command -v $$p || echo $$p; } && break; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export PYTHONPATH := $(CURDIR)
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: help install demo test lint format bench clean
+
+help:
+	@echo "make demo   - generate sample AWS billing data and run the aws_billing DAG on it"
+	@echo "make test   - lint (ruff) and run the test suite"
+	@echo "make bench  - loader throughput and memory (ROWS=1000000 by default, ROWS=10000000 for the target)"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (python3.12 not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+ROWS ?= 1000000
+bench: $(STAMP)
+	$(BIN)/python bench/load_month.py --rows $(ROWS)
+
+clean:
+	rm -rf $(VENV) .airflow data/finops.duckdb data/sample

@@ -1,0 +1,93 @@
+"""AWS billing: sense a new CUR / Data Exports delivery → replace its billing month in DuckDB.
+
+Reloading past months: `airflow backfill create --dag-id aws_billing --from-date 2025-01-01
+--to-date 2025-03-31` makes one run per billing month, or trigger with Param `billing_periods`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from functools import partial
+
+from airflow.sdk import Param, PokeReturnValue, dag, get_current_context, task
+
+from include.aws.loading import load_delivery
+from include.aws.manifests import Delivery
+from include.orchestration import config
+from include.orchestration.assets import AWS_BILLING_MONTHS
+from include.orchestration.deliveries import BILLING_PERIODS_PARAM, deliveries_to_load, requested_periods, storage_path
+from include.orchestration.errors import fail_fast_on_bad_input
+from include.orchestration.sensors import AwsDeliverySensor, has_work
+from include.orchestration.timetable import BillingMonthTimetable
+
+# How long one run waits for a delivery, and how often it looks: the next run takes over after.
+SENSOR_POKE_SECONDS = float(os.environ.get("FINOPS_SENSOR_POKE_SECONDS", 15 * 60))
+SENSOR_TIMEOUT_SECONDS = float(os.environ.get("FINOPS_SENSOR_TIMEOUT_SECONDS", 5.5 * 3600))
+
+
+@dag(
+    schedule=BillingMonthTimetable(os.environ.get("FINOPS_AWS_SCHEDULE", "17 */6 * * *")),
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"owner": "finops", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    tags=["finops", "aws", "billing"],
+    params={
+        BILLING_PERIODS_PARAM: Param(
+            [],
+            type="array",
+            items={"type": "string", "pattern": r"^\d{4}-\d{2}$"},
+            description="Billing months (YYYY-MM) to reload even if already loaded; empty = load what is new.",
+        )
+    },
+    doc_md=__doc__,
+)
+def aws_billing():
+    @task(retries=0)
+    def exports_on(scheme: str) -> list[dict]:
+        return [export.to_dict() for export in config.aws_exports() if export.scheme == scheme]
+
+    sensing = dict(poke_interval=SENSOR_POKE_SECONDS, timeout=SENSOR_TIMEOUT_SECONDS, soft_fail=True)
+
+    @task.sensor(mode="reschedule", **sensing)
+    def wait_for_local_delivery(export: dict) -> PokeReturnValue:
+        return PokeReturnValue(is_done=has_work(config.ExportConfig.from_dict(export), get_current_context()))
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def find_deliveries() -> list[dict]:
+        periods, warehouse = requested_periods(get_current_context()), config.warehouse_path()
+        found = []
+        with fail_fast_on_bad_input():
+            for export in config.aws_exports():
+                found += deliveries_to_load(export, warehouse, periods) or []
+        return [delivery.to_dict() for delivery in found]
+
+    @task(pool="duckdb_writer", outlets=[AWS_BILLING_MONTHS], map_index_template="{{ delivery_label }}")
+    def load_billing_month(delivery: dict) -> dict:
+        context = get_current_context()
+        found = Delivery.from_dict(delivery)
+        context["delivery_label"] = f"{found.export.name} {found.period_label}"
+        with fail_fast_on_bad_input():
+            result = load_delivery(config.warehouse_path(), found, partial(storage_path, conn_id=found.export.conn_id))
+        summary = {
+            "export": found.export.name,
+            "billing_period": found.period_label,
+            "rows": result.rows,
+            "version": found.version,
+            "billed_cost": str(result.billed_cost),
+            "table": result.table,
+        }
+        context["outlet_events"][AWS_BILLING_MONTHS].extra = summary
+        return summary
+
+    s3_exports = exports_on.override(task_id="s3_exports")("s3")
+    local_exports = exports_on.override(task_id="local_exports")("file")
+    s3_sensors = AwsDeliverySensor.partial(task_id="wait_for_s3_delivery", **sensing).expand(export=s3_exports)
+    local_sensors = wait_for_local_delivery.expand(export=local_exports)
+    deliveries = find_deliveries()
+    [s3_sensors, local_sensors] >> deliveries
+    load_billing_month.expand(delivery=deliveries)
+
+
+aws_billing()

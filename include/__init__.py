@@ -1,0 +1,1 @@
+"""Open FinOps Stack library code: importable and testable without a scheduler."""

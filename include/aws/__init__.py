@@ -1,0 +1,1 @@
+"""AWS billing exports: manifests, column naming, sample data."""

@@ -1,0 +1,177 @@
+"""How each AWS export format is read into a month table (the format-specific half of a load)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import zlib
+from dataclasses import dataclass
+
+import duckdb
+
+from include.aws.columns import WarehouseColumn, legacy_cur_columns
+from include.aws.manifests import Delivery
+from include.warehouse.loader import LoadRefused, LocalFile, MonthLoad
+
+SOURCE = "aws"
+SCHEMA = "aws_cur"
+COST_COLUMNS = {"cur1": "line_item_unblended_cost", "cur2": "line_item_unblended_cost", "focus1.2": "BilledCost"}
+
+
+def _paths_sql(files: list[LocalFile]) -> str:
+    return "[" + ", ".join("'" + str(f.path).replace("'", "''") + "'" for f in files) + "]"
+
+
+def _by_listed_uri(files: list[LocalFile], counts_by_path: dict[str, int]) -> dict[str, int]:
+    return {f.listed_uri: counts_by_path.get(str(f.path), 0) for f in files}
+
+
+@dataclass(frozen=True)
+class LegacyCsvReader:
+    """Legacy CUR CSV(.gz): every field read as text, then cast by the manifest's column types."""
+
+    manifest_columns: tuple[tuple[str, str | None], ...]
+    cost_column: str = COST_COLUMNS["cur1"]
+
+    @property
+    def columns(self) -> list[WarehouseColumn]:
+        return legacy_cur_columns(list(self.manifest_columns))
+
+    def check_files(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> None:
+        expected = [name for name, _ in self.manifest_columns]
+        for file in files:
+            header = _csv_header(file)
+            if header != expected:
+                missing = [c for c in expected if c not in header]
+                unexpected = [c for c in header if c not in expected]
+                detail = (
+                    f"missing {missing}, unexpected {unexpected}"
+                    if missing or unexpected
+                    else "columns in another order"
+                )
+                raise LoadRefused(f"{file.listed_uri}: CSV header disagrees with the manifest's columns ({detail})")
+
+    def _read_csv(self, files: list[LocalFile]) -> str:
+        columns = (
+            "{"
+            + ", ".join(f"'{name.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for name, _ in self.manifest_columns)
+            + "}"
+        )
+        return (
+            f"read_csv({_paths_sql(files)}, header = true, delim = ',', quote = '\"', escape = '\"', "
+            f"columns = {columns}, filename = true, auto_detect = false, strict_mode = true)"
+        )
+
+    def select_sql(self, files: list[LocalFile]) -> str:
+        casts = ", ".join(_cast(column) for column in self.columns)
+        return f"SELECT {casts}, filename AS _local_file FROM {self._read_csv(files)}"
+
+    def expected_rows(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> dict[str, int]:
+        # An independent pass that only counts CSV records (no casts) per file.
+        counts = con.execute(f"SELECT filename, count(*) FROM {self._read_csv(files)} GROUP BY ALL").fetchall()
+        return _by_listed_uri(files, dict(counts))
+
+    def diagnose(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> str | None:
+        return _first_failing_file(con, files, self.select_sql)
+
+    def column_comments(self) -> dict[str, str]:
+        return {column.name: " | ".join(column.sources) for column in self.columns}
+
+
+def _cast(column: WarehouseColumn) -> str:
+    parts = [f'CAST("{source}" AS {column.sql_type})' for source in column.sources]
+    expression = parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
+    return f'{expression} AS "{column.name}"'
+
+
+def _csv_header(file: LocalFile) -> list[str]:
+    try:
+        opener = gzip.open if file.path.name.endswith(".gz") else open
+        with opener(file.path, "rb") as raw:
+            first_line = raw.readline()
+    except (OSError, EOFError, zlib.error) as err:
+        raise LoadRefused(f"{file.listed_uri}: cannot read the CSV header ({err})") from err
+    return next(csv.reader(io.StringIO(first_line.decode("utf-8-sig"))), [])
+
+
+@dataclass(frozen=True)
+class ParquetReader:
+    """CUR 2.0, FOCUS 1.2 and legacy-CUR Parquet: names are final, types come from the files."""
+
+    manifest_columns: tuple[tuple[str, str | None], ...]
+    cost_column: str
+
+    def check_files(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> None:
+        expected = {name for name, _ in self.manifest_columns}
+        for file in files:
+            try:
+                names = {
+                    row[0]
+                    for row in con.execute(
+                        "SELECT name FROM parquet_schema(?) WHERE name <> 'schema'", [str(file.path)]
+                    ).fetchall()
+                }
+                top_level = {name for name in names if name in expected} if expected else names
+            except duckdb.Error as err:
+                raise LoadRefused(f"{file.listed_uri}: not a readable Parquet file ({err})") from err
+            missing = expected - top_level
+            if missing:
+                raise LoadRefused(f"{file.listed_uri}: columns the manifest lists are missing: {sorted(missing)}")
+
+    def select_sql(self, files: list[LocalFile]) -> str:
+        return (
+            f"SELECT * EXCLUDE (filename), filename AS _local_file "
+            f"FROM read_parquet({_paths_sql(files)}, union_by_name = true, filename = true)"
+        )
+
+    def expected_rows(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> dict[str, int]:
+        # Row counts from the Parquet footers, independent of the scan that loaded them.
+        counts = con.execute(f"SELECT file_name, num_rows FROM parquet_file_metadata({_paths_sql(files)})").fetchall()
+        return _by_listed_uri(files, dict(counts))
+
+    def diagnose(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> str | None:
+        return _first_failing_file(con, files, self.select_sql)
+
+    def column_comments(self) -> dict[str, str]:
+        return {}
+
+
+def _first_failing_file(con: duckdb.DuckDBPyConnection, files: list[LocalFile], select_sql) -> str | None:
+    """Re-read file by file (only after a failure) to name the file DuckDB choked on."""
+    for file in files:
+        try:
+            con.execute(f"SELECT count(*) FROM ({select_sql([file])})").fetchall()
+        except duckdb.Error as err:
+            return f"{file.listed_uri}: {str(err).splitlines()[0]}"
+    return None
+
+
+def reader_for(delivery: Delivery):
+    """Pick the reader from the export format and the data files' extension."""
+    names = [f.listed_uri.lower() for f in delivery.data_files]
+    fmt = delivery.export.format
+    if all(name.endswith(".parquet") for name in names):
+        return ParquetReader(delivery.columns if fmt != "cur1" else (), COST_COLUMNS[fmt])
+    if fmt == "cur1" and all(name.endswith((".csv.gz", ".csv")) for name in names):
+        if not delivery.columns:
+            raise LoadRefused(f"{delivery.manifest_uri}: manifest lists no columns; cannot check the CSV headers")
+        return LegacyCsvReader(delivery.columns)
+    raise LoadRefused(
+        f"{delivery.manifest_uri}: unsupported data files for format {fmt}: {names[:3]} "
+        "(use GZIP CSV or Parquet; ZIP-compressed CUR is not supported)"
+    )
+
+
+def month_load(delivery: Delivery, files: list[LocalFile]) -> MonthLoad:
+    return MonthLoad(
+        source=SOURCE,
+        schema=SCHEMA,
+        export=delivery.export.name,
+        table_stem=delivery.export.table_stem,
+        billing_period=delivery.billing_period,
+        manifest_uri=delivery.manifest_uri,
+        version=delivery.version,
+        files=files,
+        reader=reader_for(delivery),
+    )

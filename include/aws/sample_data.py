@@ -1,0 +1,825 @@
+"""Deterministic, realistic AWS billing exports for demos, tests and benchmarks.
+
+Writes legacy CUR (CSV.gz, CREATE_NEW_REPORT layout) and CUR 2.0 (Parquet, Data Exports layout)
+with manifests, for any number of months and rows. Money is built as integers of 1e-8 USD, so
+the billed (Σ unblended) and amortized totals of each month are exact by construction and are
+returned alongside the files. Rows are produced in bounded batches: 10M rows never sit in memory.
+
+Each month holds on-demand Usage over several accounts, services, regions and tags, plus one
+reserved instance (DiscountedUsage + RIFee, upfront Fee in its purchase month), one Compute
+Savings Plan (SavingsPlanCoveredUsage + SavingsPlanNegation + SavingsPlanRecurringFee), a
+support Fee, Tax per account, a Credit and a Refund.
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from include.aws.columns import athena_column_name
+
+SCALE = 10**8  # money is generated in integer units of 1e-8 USD
+_UUID_NAMESPACE = uuid.UUID("6f1c3e64-5a0b-4c53-9a5e-0f7d1b2c9e11")
+PAYER_ACCOUNT = "111111111111"
+ACCOUNTS = ["111111111111", "222222222222", "333333333333", "444444444444"]
+REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"]
+
+# product code, service name, usage type, operation, unit, on-demand rate (USD), family, resource prefix
+SERVICES = [
+    (
+        "AmazonEC2",
+        "Amazon Elastic Compute Cloud",
+        "BoxUsage:m5.large",
+        "RunInstances",
+        "Hrs",
+        "0.096",
+        "Compute Instance",
+        "i-",
+    ),
+    (
+        "AmazonS3",
+        "Amazon Simple Storage Service",
+        "TimedStorage-ByteHrs",
+        "StandardStorage",
+        "GB-Mo",
+        "0.023",
+        "Storage",
+        "bucket-",
+    ),
+    (
+        "AmazonRDS",
+        "Amazon Relational Database Service",
+        "InstanceUsage:db.t3.medium",
+        "CreateDBInstance:0002",
+        "Hrs",
+        "0.068",
+        "Database Instance",
+        "db-",
+    ),
+    ("AWSLambda", "AWS Lambda", "Request", "Invoke", "Requests", "0.0000002", "Serverless", "fn-"),
+    (
+        "AmazonDynamoDB",
+        "Amazon DynamoDB",
+        "ReadCapacityUnit-Hrs",
+        "CommittedThroughput",
+        "ReadCapacityUnit-Hrs",
+        "0.00013",
+        "Provisioned IOPS",
+        "table-",
+    ),
+    (
+        "AmazonCloudWatch",
+        "AmazonCloudWatch",
+        "CW:MetricMonitorUsage",
+        "MetricStorage",
+        "Metrics",
+        "0.30",
+        "Metric",
+        "metric-",
+    ),
+    (
+        "AmazonVPC",
+        "Amazon Virtual Private Cloud",
+        "NatGateway-Hours",
+        "NatGateway",
+        "Hrs",
+        "0.045",
+        "NAT Gateway",
+        "nat-",
+    ),
+    (
+        "AmazonECS",
+        "Amazon Elastic Container Service",
+        "Fargate-vCPU-Hours:perCPU",
+        "FargateTask",
+        "hours",
+        "0.04048",
+        "Compute",
+        "task-",
+    ),
+    (
+        "AmazonSageMaker",
+        "Amazon SageMaker",
+        "ml.m5.xlarge-Notebook",
+        "RunInstance:Notebook",
+        "Hrs",
+        "0.23",
+        "ML Instance",
+        "nb-",
+    ),
+    ("AWSDataTransfer", "AWS Data Transfer", "DataTransfer-Out-Bytes", "", "GB", "0.09", "Data Transfer", ""),
+]
+TAG_VALUES = {
+    "resourceTags/user:Environment": ["prod", "staging", "dev", None],
+    "resourceTags/user:Team": ["payments", "search", "platform", None, None],
+    "resourceTags/user:CostCenter": ["CC-100", "CC-200", None],
+    "resourceTags/aws:createdBy": ["IAMUser:alice", None, None, None],
+}
+LATE_TAG = "resourceTags/user:Project"  # activated from the second generated month on
+
+# Legacy CUR columns and their manifest types; tag columns follow.
+LEGACY_COLUMNS = [
+    ("identity/LineItemId", "String"),
+    ("identity/TimeInterval", "Interval"),
+    ("bill/InvoiceId", "OptionalString"),
+    ("bill/InvoicingEntity", "String"),
+    ("bill/BillType", "String"),
+    ("bill/BillingEntity", "String"),
+    ("bill/PayerAccountId", "String"),
+    ("bill/BillingPeriodStartDate", "DateTime"),
+    ("bill/BillingPeriodEndDate", "DateTime"),
+    ("lineItem/UsageAccountId", "String"),
+    ("lineItem/LineItemType", "String"),
+    ("lineItem/UsageStartDate", "DateTime"),
+    ("lineItem/UsageEndDate", "DateTime"),
+    ("lineItem/ProductCode", "String"),
+    ("lineItem/UsageType", "OptionalString"),
+    ("lineItem/Operation", "OptionalString"),
+    ("lineItem/AvailabilityZone", "OptionalString"),
+    ("lineItem/ResourceId", "OptionalString"),
+    ("lineItem/UsageAmount", "OptionalBigDecimal"),
+    ("lineItem/CurrencyCode", "String"),
+    ("lineItem/UnblendedRate", "OptionalBigDecimal"),
+    ("lineItem/UnblendedCost", "BigDecimal"),
+    ("lineItem/LineItemDescription", "String"),
+    ("lineItem/TaxType", "OptionalString"),
+    ("lineItem/LegalEntity", "String"),
+    ("product/ProductName", "OptionalString"),
+    ("product/servicecode", "OptionalString"),
+    ("product/regionCode", "OptionalString"),
+    ("product/instanceType", "OptionalString"),
+    ("product/productFamily", "OptionalString"),
+    ("pricing/publicOnDemandCost", "OptionalBigDecimal"),
+    ("pricing/publicOnDemandRate", "OptionalBigDecimal"),
+    ("pricing/term", "OptionalString"),
+    ("pricing/unit", "OptionalString"),
+    ("reservation/ReservationARN", "OptionalString"),
+    ("reservation/EffectiveCost", "OptionalBigDecimal"),
+    ("reservation/AmortizedUpfrontFeeForBillingPeriod", "OptionalBigDecimal"),
+    ("reservation/UnusedAmortizedUpfrontFeeForBillingPeriod", "OptionalBigDecimal"),
+    ("reservation/UnusedRecurringFee", "OptionalBigDecimal"),
+    ("reservation/RecurringFeeForUsage", "OptionalBigDecimal"),
+    ("reservation/UnusedQuantity", "OptionalBigDecimal"),
+    ("savingsPlan/SavingsPlanARN", "OptionalString"),
+    ("savingsPlan/SavingsPlanEffectiveCost", "OptionalBigDecimal"),
+    ("savingsPlan/SavingsPlanRate", "OptionalBigDecimal"),
+    ("savingsPlan/TotalCommitmentToDate", "OptionalBigDecimal"),
+    ("savingsPlan/UsedCommitment", "OptionalBigDecimal"),
+    ("savingsPlan/AmortizedUpfrontCommitmentForBillingPeriod", "OptionalBigDecimal"),
+    ("savingsPlan/RecurringCommitmentForBillingPeriod", "OptionalBigDecimal"),
+]
+_MONEY_COLUMNS = {name for name, kind in LEGACY_COLUMNS if kind.endswith("BigDecimal")}
+_TIME_COLUMNS = {name for name, kind in LEGACY_COLUMNS if kind == "DateTime"}
+# CUR 2.0 keeps these product attributes as scalars; the others go into the `product` map.
+_CUR2_PRODUCT_SCALARS = {"product/servicecode", "product/regionCode", "product/instanceType", "product/productFamily"}
+
+RI_ARN = "arn:aws:ec2:us-east-1:222222222222:reserved-instances/4d2f7a10-ri-sample"
+RI_INSTANCES, RI_UPFRONT_RATE, RI_RECURRING_RATE, RI_UNUSED_HOURS = 2, 2_000_000, 3_000_000, 50  # 1e-8 USD/h
+SP_ARN = "arn:aws:savingsplans::333333333333:savingsplan/7c1e5b2a-sp-sample"
+SP_HOURLY_COMMITMENT = SCALE  # 1.00 USD per hour
+SP_COVERED = [("i-0sp00000000000001", 6_000_000, 9_600_000), ("task-sp-000000002", 3_500_000, 4_048_000)]  # rate, od
+SUPPORT_FEE, CREDIT, REFUND, TAX_RATE_PERCENT = 100 * SCALE, -25 * SCALE, -350_000_000, 8
+
+
+@dataclass
+class MonthTotals:
+    """What a delivery of one month contains, known from how it was built."""
+
+    rows: int = 0
+    billed_units: int = 0  # Σ unblended cost, 1e-8 USD
+    amortized_units: int = 0  # AWS amortized cost (CID formula), 1e-8 USD
+    version: str = ""
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def billed(self) -> Decimal:
+        return Decimal(self.billed_units) / SCALE
+
+    @property
+    def amortized(self) -> Decimal:
+        return Decimal(self.amortized_units) / SCALE
+
+
+def month_hours(month: date) -> int:
+    return calendar.monthrange(month.year, month.month)[1] * 24
+
+
+def _next_month(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _to_decimal_array(units: np.ndarray) -> pa.Array:
+    """int64 units of 1e-8 → decimal128(38, 8) without a Python loop (little-endian 128-bit)."""
+    units = np.ascontiguousarray(units, dtype=np.int64)
+    words = np.empty((len(units), 2), dtype=np.int64)
+    words[:, 0] = units
+    words[:, 1] = units >> 63  # sign extension
+    return pa.Array.from_buffers(pa.decimal128(38, 8), len(units), [None, pa.py_buffer(words.tobytes())])
+
+
+class _MonthBuilder:
+    """Builds one month's line items as column dicts of numpy arrays, batch by batch."""
+
+    def __init__(self, month: date, revision: int, seed: int, late_tags: bool, purchase_month: bool):
+        self.month, self.revision, self.late_tags, self.purchase_month = month, revision, late_tags, purchase_month
+        self.rng = np.random.default_rng([seed, month.year, month.month, revision])
+        self.hours = month_hours(month)
+        self.start = datetime(month.year, month.month, 1)
+        self.end = datetime(*_next_month(month).timetuple()[:3])
+        self.usage_by_account = np.zeros(len(ACCOUNTS), dtype=np.int64)
+        self.next_id = 0
+        self.tag_columns = [*TAG_VALUES, *([LATE_TAG] if late_tags else [])]
+
+    def _ids(self, n: int) -> np.ndarray:
+        ids = np.arange(self.next_id, self.next_id + n)
+        self.next_id += n
+        return ids
+
+    def usage_batch(self, n: int) -> dict:
+        rng = self.rng
+        service = rng.integers(0, len(SERVICES), n)
+        account = rng.integers(0, len(ACCOUNTS), n)
+        region = rng.integers(0, len(REGIONS), n)
+        hour = rng.integers(0, self.hours, n)
+        amount = rng.integers(1, 20_000, n)  # usage amount in 1e-4 units
+        rates = np.array([int(Decimal(s[5]) * SCALE) for s in SERVICES], dtype=np.int64)
+        rate = rates[service]
+        cost = (amount * rate + 5_000) // 10_000
+        np.add.at(self.usage_by_account, account, cost)
+        tags = {key: rng.integers(0, len(values), n) for key, values in TAG_VALUES.items()}
+        if self.late_tags:
+            tags[LATE_TAG] = rng.integers(0, 3, n)
+        return {
+            "kind": "Usage",
+            "id": self._ids(n),
+            "service": service,
+            "account": account,
+            "region": region,
+            "hour": hour,
+            "hours": np.ones(n, dtype=np.int64),
+            "amount": amount,
+            "rate": rate,
+            "cost": cost,
+            "resource": rng.integers(0, 40, n),
+            "tags": tags,
+        }
+
+    def fixed_rows(self) -> list[dict]:
+        """Commitments, fees, tax, credit and refund: one small list of single-row dicts."""
+        rows: list[dict] = []
+        days = self.hours // 24
+        ri_hours = self.hours * RI_INSTANCES
+        ri_used = ri_hours - RI_UNUSED_HOURS
+        effective = RI_UPFRONT_RATE + RI_RECURRING_RATE
+        per_day = [ri_used // days + (1 if d < ri_used % days else 0) for d in range(days)]
+        for day, used in enumerate(per_day):
+            rows.append(
+                self._row(
+                    "DiscountedUsage",
+                    1,
+                    0,
+                    day * 24,
+                    24,
+                    used * 10_000,
+                    0,
+                    description="USD 0.0 hourly fee per Linux/UNIX (Amazon VPC), m5.large instance",
+                    ri=dict(effective=used * effective, recurring=used * RI_RECURRING_RATE),
+                    public_rate=9_600_000,
+                    resource="i-0ri00000000000001",
+                )
+            )
+        unused = RI_UNUSED_HOURS
+        rows.append(
+            self._row(
+                "RIFee",
+                1,
+                0,
+                0,
+                self.hours,
+                ri_hours * 10_000,
+                RI_RECURRING_RATE,
+                cost=ri_hours * RI_RECURRING_RATE,
+                description="USD 0.03 hourly fee per Linux/UNIX (Amazon VPC), m5.large instance",
+                ri=dict(
+                    amortized_upfront=ri_hours * RI_UPFRONT_RATE,
+                    unused_upfront=unused * RI_UPFRONT_RATE,
+                    unused_recurring=unused * RI_RECURRING_RATE,
+                    unused_quantity=unused * 10_000,
+                ),
+            )
+        )
+        amortized = ri_hours * effective
+        if self.purchase_month:
+            upfront = 8760 * RI_INSTANCES * RI_UPFRONT_RATE
+            rows.append(
+                self._row(
+                    "Fee",
+                    1,
+                    0,
+                    0,
+                    self.hours,
+                    RI_INSTANCES * 10_000,
+                    0,
+                    cost=upfront,
+                    description="Sign up charge for subscription: 4d2f7a10, planId: 2195643",
+                    ri={},
+                )
+            )
+        sp_used = 0
+        for resource, sp_rate, od_rate in SP_COVERED:
+            for day in range(days):
+                hours = 24
+                od_cost, sp_cost = hours * od_rate, hours * sp_rate
+                sp_used += sp_cost
+                common = dict(resource=resource, public_rate=od_rate)
+                rows.append(
+                    self._row(
+                        "SavingsPlanCoveredUsage",
+                        2,
+                        0,
+                        day * 24,
+                        24,
+                        hours * 10_000,
+                        od_rate,
+                        cost=od_cost,
+                        description="Savings Plan covered usage",
+                        sp=dict(effective=sp_cost, rate=sp_rate),
+                        **common,
+                    )
+                )
+                rows.append(
+                    self._row(
+                        "SavingsPlanNegation",
+                        2,
+                        0,
+                        day * 24,
+                        24,
+                        hours * 10_000,
+                        -od_rate,
+                        cost=-od_cost,
+                        description=f"SavingsPlanNegation used by AccountId : 333333333333 and UsageSku : {resource}",
+                        sp=dict(rate=sp_rate),
+                        **common,
+                    )
+                )
+        commitment = self.hours * SP_HOURLY_COMMITMENT
+        rows.append(
+            self._row(
+                "SavingsPlanRecurringFee",
+                2,
+                0,
+                0,
+                self.hours,
+                self.hours * 10_000,
+                SP_HOURLY_COMMITMENT,
+                cost=commitment,
+                description="1 year No Upfront Compute Savings Plan",
+                sp=dict(total=commitment, used=sp_used, recurring=commitment, upfront=0),
+            )
+        )
+        amortized += commitment  # Σ SP effective cost on covered usage + unused commitment
+        rows.append(
+            self._row(
+                "Fee",
+                0,
+                0,
+                0,
+                self.hours,
+                10_000,
+                SUPPORT_FEE,
+                cost=SUPPORT_FEE,
+                description="AWS Support (Business)",
+                product=("AWSSupportBusiness", "AWS Support (Business)"),
+            )
+        )
+        rows.append(self._row("Credit", 1, 0, 0, self.hours, 0, 0, cost=CREDIT, description="AWS Promotional Credit"))
+        rows.append(self._row("Refund", 2, 5, 0, self.hours, 0, 0, cost=REFUND, description="Refund for an S3 outage"))
+        for account, subtotal in enumerate(self.usage_by_account):
+            tax = (int(subtotal) * TAX_RATE_PERCENT // 100 // 10**6) * 10**6  # rounded down to cents
+            rows.append(
+                self._row(
+                    "Tax", account, 0, 0, self.hours, 0, 0, cost=tax, description="Tax for product code AmazonEC2"
+                )
+            )
+        amortized += SUPPORT_FEE + CREDIT + REFUND + sum(r["cost"][0] for r in rows if r["kind"] == "Tax")
+        self.fixed_amortized = int(amortized)
+        return rows
+
+    def _row(
+        self,
+        kind,
+        account,
+        service,
+        hour,
+        hours,
+        amount,
+        rate,
+        *,
+        cost=0,
+        description="",
+        ri=None,
+        sp=None,
+        public_rate=None,
+        resource=None,
+        product=None,
+    ) -> dict:
+        return {
+            "kind": kind,
+            "id": self._ids(1),
+            "service": np.array([service]),
+            "account": np.array([account]),
+            "region": np.array([0]),
+            "hour": np.array([hour]),
+            "hours": np.array([hours]),
+            "amount": np.array([amount]),
+            "rate": np.array([rate]),
+            "cost": np.array([cost]),
+            "description": description,
+            "ri": ri,
+            "sp": sp,
+            "public_rate": public_rate,
+            "resource_id": resource,
+            "product": product,
+            "tags": {},
+        }
+
+
+def _legacy_table(builder: _MonthBuilder, batch: dict) -> pa.Table:
+    """One batch as legacy CUR columns (`category/Name`), all money as decimal(38, 8)."""
+    n = len(batch["id"])
+    kind = batch["kind"]
+    svc = batch["service"]
+    hour = batch["hour"]
+    start = np.datetime64(builder.start) + hour.astype("timedelta64[h]")
+    end = start + batch["hours"].astype("timedelta64[h]")
+    const = lambda value: pa.array([value] * n, pa.string())  # noqa: E731
+    pick = lambda col: pa.array([s[col] for s in SERVICES]).take(pa.array(svc))  # noqa: E731
+    money = lambda values: _to_decimal_array(np.broadcast_to(np.asarray(values, dtype=np.int64), (n,)))  # noqa: E731
+    none_money = pa.nulls(n, pa.decimal128(38, 8))
+    none_text = pa.nulls(n, pa.string())
+    period_start = builder.start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    period_end = builder.end.strftime("%Y-%m-%dT%H:%M:%SZ")
+    ids = pc.binary_join_element_wise(
+        f"{builder.month:%Y%m}r{builder.revision}-", pa.array(batch["id"]).cast(pa.string()), ""
+    )
+    if kind == "Usage":
+        account = pa.array(ACCOUNTS).take(pa.array(batch["account"]))
+        region = pa.array(REGIONS).take(pa.array(batch["region"]))
+        resource = pc.binary_join_element_wise(
+            pick(7), pa.array(batch["account"] * 100 + batch["resource"]).cast(pa.string()), ""
+        )
+        description = pc.binary_join_element_wise(
+            pa.array([f"${s[5]} per {s[4]} of {s[2]}" for s in SERVICES]).take(pa.array(svc)), ""
+        )
+        product_name, servicecode = pick(1), pick(0)
+        public_cost, public_rate = money(batch["cost"]), money(batch["rate"])
+        ri_arn = sp_arn = none_text
+        ri, sp = {}, {}
+    else:
+        account = const(ACCOUNTS[int(batch["account"][0])])
+        region = const(REGIONS[0]) if kind not in ("Tax", "Credit", "Refund") else none_text
+        resource = const(batch["resource_id"]) if batch["resource_id"] else none_text
+        description = const(batch["description"])
+        code, name = batch["product"] or (SERVICES[int(svc[0])][0], SERVICES[int(svc[0])][1])
+        product_name, servicecode = const(name), const(code)
+        public_rate = money(batch["public_rate"]) if batch["public_rate"] is not None else none_money
+        public_cost = (
+            money(batch["public_rate"] * batch["amount"] // 10_000) if batch["public_rate"] is not None else none_money
+        )
+        ri_arn = const(RI_ARN) if batch["ri"] is not None else none_text
+        sp_arn = const(SP_ARN) if batch["sp"] is not None else none_text
+        ri, sp = batch["ri"] or {}, batch["sp"] or {}
+    ri_money = lambda key: money(ri[key]) if key in ri else none_money  # noqa: E731
+    sp_money = lambda key: money(sp[key]) if key in sp else none_money  # noqa: E731
+    item_type = const(kind)
+    columns = {
+        "identity/LineItemId": ids,
+        "identity/TimeInterval": const(f"{period_start}/{period_end}"),
+        "bill/InvoiceId": const(f"INV-{builder.month:%Y%m}-001"),
+        "bill/InvoicingEntity": const("Amazon Web Services, Inc."),
+        "bill/BillType": const("Anniversary"),
+        "bill/BillingEntity": const("AWS"),
+        "bill/PayerAccountId": const(PAYER_ACCOUNT),
+        "bill/BillingPeriodStartDate": const(period_start),
+        "bill/BillingPeriodEndDate": const(period_end),
+        "lineItem/UsageAccountId": account,
+        "lineItem/LineItemType": item_type,
+        "lineItem/UsageStartDate": _utc_strings(start),
+        "lineItem/UsageEndDate": _utc_strings(end),
+        "lineItem/ProductCode": servicecode,
+        "lineItem/UsageType": pick(2) if kind == "Usage" else const(SERVICES[int(svc[0])][2]),
+        "lineItem/Operation": pick(3) if kind == "Usage" else const(SERVICES[int(svc[0])][3]),
+        "lineItem/AvailabilityZone": pc.binary_join_element_wise(region, "a", "") if kind == "Usage" else none_text,
+        "lineItem/ResourceId": resource,
+        "lineItem/UsageAmount": money(batch["amount"] * 10_000),
+        "lineItem/CurrencyCode": const("USD"),
+        "lineItem/UnblendedRate": money(batch["rate"]),
+        "lineItem/UnblendedCost": money(batch["cost"]),
+        "lineItem/LineItemDescription": description,
+        "lineItem/TaxType": const("Sales Tax") if kind == "Tax" else none_text,
+        "lineItem/LegalEntity": const("Amazon Web Services, Inc."),
+        "product/ProductName": product_name,
+        "product/servicecode": servicecode,
+        "product/regionCode": region,
+        "product/instanceType": const("m5.large")
+        if kind in ("DiscountedUsage", "RIFee", "Fee") and batch["ri"] is not None
+        else none_text,
+        "product/productFamily": pick(6) if kind == "Usage" else const(SERVICES[int(svc[0])][6]),
+        "pricing/publicOnDemandCost": public_cost,
+        "pricing/publicOnDemandRate": public_rate,
+        "pricing/term": const("OnDemand")
+        if kind == "Usage"
+        else (const("Reserved") if batch.get("ri") is not None else none_text),
+        "pricing/unit": pick(4) if kind == "Usage" else const(SERVICES[int(svc[0])][4]),
+        "reservation/ReservationARN": ri_arn,
+        "reservation/EffectiveCost": ri_money("effective"),
+        "reservation/AmortizedUpfrontFeeForBillingPeriod": ri_money("amortized_upfront"),
+        "reservation/UnusedAmortizedUpfrontFeeForBillingPeriod": ri_money("unused_upfront"),
+        "reservation/UnusedRecurringFee": ri_money("unused_recurring"),
+        "reservation/RecurringFeeForUsage": ri_money("recurring"),
+        "reservation/UnusedQuantity": ri_money("unused_quantity"),
+        "savingsPlan/SavingsPlanARN": sp_arn,
+        "savingsPlan/SavingsPlanEffectiveCost": sp_money("effective"),
+        "savingsPlan/SavingsPlanRate": sp_money("rate"),
+        "savingsPlan/TotalCommitmentToDate": sp_money("total"),
+        "savingsPlan/UsedCommitment": sp_money("used"),
+        "savingsPlan/AmortizedUpfrontCommitmentForBillingPeriod": sp_money("upfront"),
+        "savingsPlan/RecurringCommitmentForBillingPeriod": sp_money("recurring"),
+    }
+    for tag in builder.tag_columns:
+        values = TAG_VALUES.get(tag, ["alpha", "beta", None])
+        if tag in batch["tags"]:
+            columns[tag] = pa.array(values, pa.string()).take(pa.array(batch["tags"][tag]))
+        else:
+            columns[tag] = none_text
+    return pa.table(columns)
+
+
+def _utc_strings(times: np.ndarray) -> pa.Array:
+    return pc.binary_join_element_wise(pa.array(np.datetime_as_string(times, unit="s")), "Z", "")
+
+
+def _cur2_table(legacy: pa.Table) -> pa.Table:
+    """The same rows as CUR 2.0: snake_case names, doubles and timestamps, tags and product in maps."""
+    columns: dict[str, pa.Array] = {}
+    tag_names = [name for name in legacy.column_names if name.startswith("resourceTags/")]
+    for name in legacy.column_names:
+        if name in tag_names or (name.startswith("product/") and name not in _CUR2_PRODUCT_SCALARS):
+            continue
+        column = legacy[name]
+        if name in _MONEY_COLUMNS:
+            column = column.cast(pa.float64())
+        elif name in _TIME_COLUMNS:
+            column = pc.strptime(column, format="%Y-%m-%dT%H:%M:%SZ", unit="ms")
+        columns[athena_column_name(name)] = column
+    columns["resource_tags"] = _map_column(legacy, tag_names, lambda tag: athena_column_name(tag.split("/", 1)[1]))
+    columns["product"] = _map_column(legacy, ["product/ProductName"], lambda _: "product_name")
+    return pa.table(columns)
+
+
+def _map_column(table: pa.Table, sources: list[str], key_of) -> pa.Array:
+    """A map<string,string> per row holding only the non-null source values (as CUR 2.0 does)."""
+    n = table.num_rows
+    values = [table[s].combine_chunks() for s in sources]
+    present = np.stack([np.asarray(v.is_valid()) for v in values], axis=1) if values else np.zeros((n, 0), bool)
+    offsets = np.concatenate([[0], np.cumsum(present.sum(axis=1))]).astype(np.int32)
+    rows, cols = np.nonzero(present)  # row-major, so keys stay grouped by row
+    keys = pa.array([key_of(s) for s in sources], pa.string()).take(pa.array(cols))
+    stacked = pa.concat_arrays(values) if values else pa.array([], pa.string())
+    items = stacked.take(pa.array(cols * n + rows))
+    return pa.MapArray.from_arrays(pa.array(offsets), keys, items)
+
+
+def _month_tables(builder: _MonthBuilder, rows: int, batch_rows: int) -> Iterator[tuple[pa.Table, int]]:
+    """(legacy table, Σ unblended units) per batch; the fixed rows come last, as tax needs usage subtotals."""
+    usage_rows = max(rows - _fixed_row_count(builder), 0)
+    for offset in range(0, usage_rows, batch_rows):
+        batch = builder.usage_batch(min(batch_rows, usage_rows - offset))
+        yield _legacy_table(builder, batch), int(batch["cost"].sum())
+    fixed = builder.fixed_rows()
+    yield pa.concat_tables(_legacy_table(builder, row) for row in fixed), sum(int(r["cost"][0]) for r in fixed)
+
+
+def _fixed_row_count(builder: _MonthBuilder) -> int:
+    days = builder.hours // 24
+    return days + 1 + int(builder.purchase_month) + 2 * days * len(SP_COVERED) + 1 + 1 + 2 + len(ACCOUNTS)
+
+
+def write_month(
+    out_root: Path,
+    export_name: str,
+    fmt: str,
+    month: date,
+    *,
+    rows: int,
+    s3_uri: str,
+    revision: int = 1,
+    seed: int = 7,
+    chunk_rows: int = 1_000_000,
+    batch_rows: int = 250_000,
+    first_month: date | None = None,
+) -> MonthTotals:
+    """Write one delivery of one month (legacy `cur1` or `cur2`) with its manifests."""
+    first_month = first_month or month
+    builder = _MonthBuilder(month, revision, seed, late_tags=month > first_month, purchase_month=month == first_month)
+    version = str(uuid.uuid5(_UUID_NAMESPACE, f"{export_name}/{month}/{revision}/{seed}"))
+    totals = MonthTotals(version=version)
+    bucket, _, prefix = s3_uri.removeprefix("s3://").partition("/")
+    writer = _ChunkWriter(out_root, export_name, fmt, month, version, chunk_rows)
+    for table, billed_units in _month_tables(builder, rows, batch_rows):
+        totals.rows += table.num_rows
+        totals.billed_units += billed_units
+        writer.write(table if fmt == "cur1" else _cur2_table(table))
+    writer.close()
+    totals.amortized_units = int(builder.usage_by_account.sum()) + builder.fixed_amortized
+    totals.files = writer.files
+    columns = [name for name, _ in LEGACY_COLUMNS] + builder.tag_columns
+    _write_manifests(out_root, export_name, fmt, month, version, writer, bucket, prefix, columns)
+    return totals
+
+
+class _ChunkWriter:
+    """Streams tables into numbered chunk files of at most `chunk_rows` rows."""
+
+    def __init__(self, out_root: Path, export_name: str, fmt: str, month: date, version: str, chunk_rows: int):
+        self.fmt, self.export_name, self.chunk_rows = fmt, export_name, chunk_rows
+        if fmt == "cur1":
+            period = f"{month:%Y%m%d}-{_next_month(month):%Y%m%d}"
+            self.relative_folder = f"{export_name}/{period}/{version}"
+        else:
+            self.relative_folder = f"{export_name}/data/BILLING_PERIOD={month:%Y-%m}"
+        self.folder = out_root / self.relative_folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.files: list[str] = []
+        self._sink = None
+        self._rows_in_chunk = 0
+        self.schema: pa.Schema | None = None
+
+    def write(self, table: pa.Table) -> None:
+        while table.num_rows:
+            if self._sink is None or self._rows_in_chunk >= self.chunk_rows:
+                self._open_next()
+            take = min(self.chunk_rows - self._rows_in_chunk, table.num_rows)
+            part, table = table.slice(0, take), table.slice(take)
+            self.schema = self.schema or part.schema
+            self._sink.write(part.cast(self.schema) if self.fmt != "cur1" else part)
+            self._rows_in_chunk += take
+
+    def _open_next(self) -> None:
+        self.close()
+        number = len(self.files) + 1
+        if self.fmt == "cur1":
+            name = f"{self.export_name}-{number:05d}.csv.gz"
+            stream = pa.CompressedOutputStream(str(self.folder / name), "gzip")
+            self._sink = _CsvSink(stream)
+        else:
+            name = f"{self.export_name}-{number:05d}.snappy.parquet"
+            self._sink = _ParquetSink(self.folder / name)
+        self.files.append(f"{self.relative_folder}/{name}")
+        self._rows_in_chunk = 0
+
+    def close(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+
+
+class _CsvSink:
+    def __init__(self, stream):
+        self.stream, self.writer = stream, None
+
+    def write(self, table: pa.Table) -> None:
+        if self.writer is None:
+            self.writer = pa_csv.CSVWriter(
+                self.stream, table.schema, write_options=pa_csv.WriteOptions(quoting_style="needed")
+            )
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.stream.close()
+
+
+class _ParquetSink:
+    def __init__(self, path: Path):
+        self.path, self.writer = path, None
+
+    def write(self, table: pa.Table) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema, compression="snappy")
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _write_manifests(
+    out_root: Path,
+    export_name: str,
+    fmt: str,
+    month: date,
+    version: str,
+    writer: _ChunkWriter,
+    bucket: str,
+    prefix: str,
+    legacy_columns: list[str],
+) -> None:
+    keys = [f"{prefix}/{f}" if prefix else f for f in writer.files]
+    period = {"start": f"{month:%Y%m%d}T000000.000Z", "end": f"{_next_month(month):%Y%m%d}T000000.000Z"}
+    types = dict(LEGACY_COLUMNS)
+    if fmt == "cur1":
+        body = {
+            "assemblyId": version,
+            "account": PAYER_ACCOUNT,
+            "bucket": bucket,
+            "charset": "UTF-8",
+            "compression": "GZIP",
+            "contentType": "text/csv",
+            "reportName": export_name,
+            "billingPeriod": period,
+            "reportKeys": keys,
+            "additionalArtifactKeys": [],
+            "columns": [
+                {"category": c.split("/", 1)[0], "name": c.split("/", 1)[1], "type": types.get(c, "OptionalString")}
+                for c in legacy_columns
+            ],
+        }
+        period_root = out_root / export_name / f"{month:%Y%m%d}-{_next_month(month):%Y%m%d}"
+        targets = [period_root / version, period_root]  # per-version copy, then the period root
+    else:
+        body = {
+            "executionId": version,
+            "billingPeriod": period,
+            "exportArn": f"arn:aws:bcm-data-exports:us-east-1:{PAYER_ACCOUNT}:export/{export_name}-sample",
+            "dataFiles": [f"s3://{bucket}/{key}" for key in keys],
+            "columns": [
+                {"name": f, "type": str(t)} for f, t in zip(writer.schema.names, writer.schema.types, strict=True)
+            ],
+        }
+        targets = [out_root / export_name / "metadata" / f"BILLING_PERIOD={month:%Y-%m}"]
+    for folder in targets:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{export_name}-Manifest.json").write_text(json.dumps(body, indent=1))
+
+
+def generate(
+    out_root: Path,
+    months: list[date],
+    rows: int,
+    *,
+    s3_uri: str = "s3://finops-sample-billing/exports",
+    seed: int = 7,
+    chunk_rows: int = 1_000_000,
+    formats: tuple[str, ...] = ("cur1", "cur2"),
+) -> dict:
+    """Write every month for each format; returns {(export_name, 'YYYY-MM'): MonthTotals}."""
+    names = {"cur1": "sample-cur-legacy", "cur2": "sample-cur2"}
+    result = {}
+    for fmt in formats:
+        for month in months:
+            totals = write_month(
+                out_root,
+                names[fmt],
+                fmt,
+                month,
+                rows=rows,
+                s3_uri=s3_uri,
+                seed=seed,
+                chunk_rows=chunk_rows,
+                first_month=months[0],
+            )
+            result[(names[fmt], f"{month:%Y-%m}")] = totals
+    return result
+
+
+def _main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--months", nargs="+", default=["2025-01", "2025-02"])
+    parser.add_argument("--rows", type=int, default=5_000, help="rows per month and export")
+    parser.add_argument("--chunk-rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    months = [date.fromisoformat(f"{m}-01") for m in args.months]
+    for (name, month), totals in generate(args.out, months, args.rows, chunk_rows=args.chunk_rows).items():
+        print(
+            f"{name:20} {month}  rows={totals.rows:>10}  billed={totals.billed:>14}  amortized={totals.amortized:>14}"
+        )
+
+
+if __name__ == "__main__":
+    _main()

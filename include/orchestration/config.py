@@ -1,0 +1,20 @@
+"""Read the project's Airflow Variables in one place (see README, "Configuration reference")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from airflow.sdk import Variable
+
+from include.settings import ExportConfig, parse_aws_exports, resolve_warehouse_path
+
+AWS_EXPORTS_VARIABLE = "finops_aws_exports"
+WAREHOUSE_PATH_VARIABLE = "finops_warehouse_path"
+
+
+def aws_exports() -> list[ExportConfig]:
+    return parse_aws_exports(Variable.get(AWS_EXPORTS_VARIABLE, default="[]"))
+
+
+def warehouse_path() -> Path:
+    return resolve_warehouse_path(Variable.get(WAREHOUSE_PATH_VARIABLE, default=None))

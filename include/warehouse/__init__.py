@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: month-partitioned raw tables, their views, and the load ledger."""

@@ -1,0 +1,221 @@
+"""Replace one billing month of one export in DuckDB, atomically.
+
+The month is built aside in a staging table, checked (row count against the files, per-file
+attribution), then swapped in with the export's view and the ledger row in one transaction.
+A failure or a kill before the commit leaves the previous version of the month untouched.
+DuckDB reads the files itself, so memory stays bounded whatever the month's size.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+
+from include.warehouse.ledger import LEDGER_TABLE, ensure_ledger
+
+METADATA_COLUMNS = ("_billing_period", "_source_file", "_manifest_version")
+
+
+class LoadRefused(RuntimeError):
+    """The delivery was not loaded; the message names the file or check that failed."""
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    listed_uri: str  # as the manifest lists it (recorded per row)
+    path: Path  # local copy DuckDB reads
+
+
+class MonthReader(Protocol):
+    """Format-specific part of a load: how to check the files and select their rows."""
+
+    cost_column: str
+
+    def check_files(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> None: ...
+
+    def select_sql(self, files: list[LocalFile]) -> str: ...
+
+    def expected_rows(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> dict[str, int]: ...
+
+    def diagnose(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> str | None: ...
+
+    def column_comments(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class MonthLoad:
+    source: str
+    schema: str
+    export: str
+    table_stem: str
+    billing_period: date
+    manifest_uri: str
+    version: str
+    files: list[LocalFile]
+    reader: MonthReader
+
+    @property
+    def table(self) -> str:
+        return f"{self.table_stem}_{self.billing_period:%Y_%m}"
+
+    @property
+    def where(self) -> str:
+        return f"{self.export} {self.billing_period:%Y-%m} ({self.manifest_uri})"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    table: str
+    rows: int
+    billed_cost: Decimal
+    duration_s: float
+    rows_per_file: dict[str, int]
+
+
+def replace_month(warehouse_path: Path, load: MonthLoad) -> LoadResult:
+    """Load `load` into its month table; on any failure record it and raise LoadRefused."""
+    started = time.monotonic()
+    Path(warehouse_path).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(warehouse_path))
+    try:
+        ensure_ledger(con)
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{load.schema}"').fetchall()
+        try:
+            result = _build_and_swap(con, load, started)
+        except Exception as err:
+            _drop_staging(con, load)
+            _record_failure(con, load, err, time.monotonic() - started)
+            if isinstance(err, LoadRefused):
+                raise
+            raise LoadRefused(f"{load.where}: {err}") from err
+        return result
+    finally:
+        con.close()
+
+
+def _staging(load: MonthLoad) -> str:
+    return f'"{load.schema}"."_loading_{load.table}"'
+
+
+def _drop_staging(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
+    con.execute(f"DROP TABLE IF EXISTS {_staging(load)}").fetchall()
+
+
+def _build_and_swap(con: duckdb.DuckDBPyConnection, load: MonthLoad, started: float) -> LoadResult:
+    load.reader.check_files(con, load.files)
+    _drop_staging(con, load)  # a killed earlier attempt may have left one
+    source_file = _source_file_expression(load.files)
+    select = load.reader.select_sql(load.files)
+    try:
+        con.execute(
+            f"CREATE TABLE {_staging(load)} AS "
+            f"SELECT * EXCLUDE (_local_file), DATE '{load.billing_period}' AS _billing_period, "
+            f"{source_file} AS _source_file, ? AS _manifest_version FROM ({select})",
+            [load.version],
+        ).fetchall()
+    except duckdb.Error as err:
+        culprit = load.reader.diagnose(con, load.files)
+        raise LoadRefused(f"{load.where}: {culprit or err}") from err
+    rows_per_file = dict(con.execute(f"SELECT _source_file, count(*) FROM {_staging(load)} GROUP BY ALL").fetchall())
+    _check_row_counts(load, rows_per_file, load.reader.expected_rows(con, load.files))
+    total_rows = sum(rows_per_file.values())
+    billed = con.execute(f'SELECT sum("{load.reader.cost_column}") FROM {_staging(load)}').fetchall()[0][0]
+    billed = Decimal(str(billed or 0))
+    _swap_in(con, load, total_rows, billed, time.monotonic() - started)
+    return LoadResult(
+        table=f"{load.schema}.{load.table}",
+        rows=total_rows,
+        billed_cost=billed,
+        duration_s=time.monotonic() - started,
+        rows_per_file=rows_per_file,
+    )
+
+
+def _source_file_expression(files: list[LocalFile]) -> str:
+    branches = " ".join(f"WHEN {_quote(str(f.path))} THEN {_quote(f.listed_uri)}" for f in files)
+    return f"CASE _local_file {branches} END"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _check_row_counts(load: MonthLoad, loaded: dict[str, int], expected: dict[str, int]) -> None:
+    for listed_uri, count in expected.items():
+        if loaded.get(listed_uri, 0) != count:
+            raise LoadRefused(
+                f"{load.where}: {listed_uri} holds {count} rows but {loaded.get(listed_uri, 0)} were read; "
+                "refusing a partial month"
+            )
+
+
+def _swap_in(con: duckdb.DuckDBPyConnection, load: MonthLoad, rows: int, billed: Decimal, duration: float) -> None:
+    target = f'"{load.schema}"."{load.table}"'
+    con.execute("BEGIN TRANSACTION").fetchall()
+    try:
+        con.execute(f"DROP TABLE IF EXISTS {target}").fetchall()
+        con.execute(f'ALTER TABLE {_staging(load)} RENAME TO "{load.table}"').fetchall()
+        for column, source_name in load.reader.column_comments().items():
+            con.execute(f'COMMENT ON COLUMN {target}."{column}" IS {_quote(source_name)}').fetchall()
+        con.execute(f"COMMENT ON TABLE {target} IS {_quote(f'{load.manifest_uri} version {load.version}')}").fetchall()
+        _refresh_export_view(con, load)
+        con.execute(
+            f"UPDATE {LEDGER_TABLE} SET status = 'superseded' "
+            "WHERE source = ? AND export = ? AND billing_period = ? AND status = 'loaded'",
+            [load.source, load.export, load.billing_period],
+        ).fetchall()
+        _insert_ledger_row(con, load, "loaded", rows=rows, billed=billed, duration=duration)
+        con.execute("COMMIT").fetchall()
+    except Exception:
+        con.execute("ROLLBACK").fetchall()
+        raise
+
+
+def _refresh_export_view(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
+    """One view per export over all its months; columns differ month to month, so BY NAME."""
+    months = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? AND regexp_matches(table_name, ?) "
+        "ORDER BY table_name",
+        [load.schema, f"^{load.table_stem}_[0-9]{{4}}_[0-9]{{2}}$"],
+    ).fetchall()
+    union = " UNION ALL BY NAME ".join(f'SELECT * FROM "{load.schema}"."{name}"' for (name,) in months)
+    con.execute(f'CREATE OR REPLACE VIEW "{load.schema}"."{load.table_stem}" AS {union}').fetchall()
+
+
+def _record_failure(con: duckdb.DuckDBPyConnection, load: MonthLoad, err: Exception, duration: float) -> None:
+    _insert_ledger_row(con, load, "failed", duration=duration, error=str(err)[:2000])
+
+
+def record_failure(warehouse_path: Path, load: MonthLoad, err: Exception) -> None:
+    """Record a load that failed before it reached the warehouse (e.g. a listed file was missing)."""
+    Path(warehouse_path).parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(warehouse_path)) as con:
+        ensure_ledger(con)
+        _record_failure(con, load, err, None)
+
+
+def _insert_ledger_row(con, load: MonthLoad, status: str, *, rows=None, billed=None, duration=None, error=None):
+    con.execute(
+        f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            load.source,
+            load.export,
+            load.billing_period,
+            f"{load.schema}.{load.table}",
+            load.manifest_uri,
+            load.version,
+            [f.listed_uri for f in load.files],
+            rows,
+            billed,
+            datetime.now(UTC).replace(tzinfo=None),
+            duration,
+            status,
+            error,
+        ],
+    ).fetchall()

@@ -1,0 +1,135 @@
+"""Shared fixtures: a throwaway Airflow home, moto's S3 server, and sample exports from our generator.
+
+Airflow reads its configuration when first imported, so the environment is set here, before any
+test module imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED = PROJECT_ROOT.parent / "shared"
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="finops-airflow-home-"))
+os.environ.update(
+    AIRFLOW_HOME=str(_AIRFLOW_HOME),
+    AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT_ROOT / "dags"),
+    AIRFLOW__CORE__PLUGINS_FOLDER=str(PROJECT_ROOT / "plugins"),
+    AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    AIRFLOW__CORE__UNIT_TEST_MODE="False",
+    # Sensors look every second and give up after a few, so "nothing new" ends quickly.
+    FINOPS_SENSOR_POKE_SECONDS="1",
+    FINOPS_SENSOR_TIMEOUT_SECONDS="4",
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+)
+
+BUCKET = "finops-billing"
+S3_PREFIX = "exports"
+S3_URI = f"s3://{BUCKET}/{S3_PREFIX}"
+JAN, FEB, MAR = date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)
+SMALL_MONTH_ROWS = 500
+SMALL_CHUNK_ROWS = 200
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """A migrated metadata DB and the `duckdb_writer` pool, once per session."""
+    airflow = [sys.executable, "-m", "airflow"]
+    subprocess.run([*airflow, "db", "migrate"], check=True, capture_output=True)
+    subprocess.run([*airflow, "pools", "set", "duckdb_writer", "1", "DuckDB writers"], check=True, capture_output=True)
+    yield _AIRFLOW_HOME
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on 127.0.0.1, reachable through the Airflow connection `finops_s3`."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    os.environ["AIRFLOW_CONN_FINOPS_S3"] = json.dumps(
+        {
+            "conn_type": "aws",
+            "extra": {
+                "endpoint_url": endpoint,
+                "region_name": "us-east-1",
+                "aws_access_key_id": "testing",
+                "aws_secret_access_key": "testing",
+            },
+        }
+    )
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    """An empty bucket for one test, and a client to fill it."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    yield client
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket=BUCKET, Key=item["Key"])
+    client.delete_bucket(Bucket=BUCKET)
+
+
+def upload_tree(client, local_root: Path, prefix: str = S3_PREFIX) -> None:
+    for path in sorted(local_root.rglob("*")):
+        if path.is_file():
+            client.upload_file(str(path), BUCKET, f"{prefix}/{path.relative_to(local_root).as_posix()}")
+
+
+def export_config(name: str, fmt: str, uri: str, **extra) -> dict:
+    config = {"name": name, "uri": uri, "format": fmt, **extra}
+    if uri.startswith("file://"):
+        config["s3_uri"] = S3_URI
+    return config
+
+
+@pytest.fixture
+def write_sample(tmp_path):
+    """Write one month of one export with the project's generator; returns its MonthTotals."""
+    from include.aws.sample_data import write_month
+
+    root = tmp_path / "mirror"
+
+    def write(name: str, fmt: str, month: date, revision: int = 1, rows: int = SMALL_MONTH_ROWS, **kwargs):
+        return write_month(
+            root,
+            name,
+            fmt,
+            month,
+            rows=rows,
+            s3_uri=S3_URI,
+            revision=revision,
+            chunk_rows=kwargs.pop("chunk_rows", SMALL_CHUNK_ROWS),
+            first_month=JAN,
+            **kwargs,
+        )
+
+    write.root = root
+    return write

@@ -1,0 +1,195 @@
+"""Loads through the real loader into a real DuckDB file, checked against the generator's totals."""
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from include.warehouse.loader import LoadRefused
+from tests.conftest import FEB, JAN, S3_URI
+from tests.helpers import (
+    assert_same_money,
+    deliveries,
+    ledger,
+    load,
+    loaded_ledger,
+    local_export,
+    month_rows_and_cost,
+    truncate_gzip,
+)
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    return tmp_path / "warehouse.duckdb"
+
+
+@pytest.mark.parametrize("fmt", ["cur1", "cur2"])
+def test_each_month_holds_exactly_the_generated_rows_and_cost(write_sample, warehouse, fmt):
+    expected = {JAN: write_sample("cur", fmt, JAN), FEB: write_sample("cur", fmt, FEB)}
+    for delivery in deliveries(local_export("cur", fmt, write_sample.root, S3_URI)):
+        result = load(warehouse, delivery)
+        totals = expected[delivery.billing_period]
+        assert result.rows == totals.rows
+        assert_same_money(result.billed_cost, totals.billed)
+    for month, totals in expected.items():
+        rows, cost = month_rows_and_cost(warehouse, f"cur_{month:%Y_%m}")
+        assert rows == totals.rows
+        assert_same_money(cost, totals.billed)
+    assert [row[1:4] for row in loaded_ledger(warehouse)] == [
+        ("2025-01", expected[JAN].version, expected[JAN].rows),
+        ("2025-02", expected[FEB].version, expected[FEB].rows),
+    ]
+
+
+def test_legacy_csv_keeps_cost_exact_and_tag_keys_recoverable(write_sample, warehouse):
+    totals = write_sample("cur", "cur1", FEB)
+    [delivery] = deliveries(local_export("cur", "cur1", write_sample.root, S3_URI))
+    load(warehouse, delivery)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        cost_type, exact = con.execute(
+            "SELECT any_value(typeof(line_item_unblended_cost)), sum(line_item_unblended_cost) FROM aws_cur.cur_2025_02"
+        ).fetchall()[0]
+        tags = dict(
+            con.execute(
+                "SELECT column_name, comment FROM duckdb_columns() "
+                "WHERE table_name = 'cur_2025_02' AND column_name LIKE 'resource_tags_%'"
+            ).fetchall()
+        )
+        per_row = con.execute("SELECT DISTINCT _billing_period, _manifest_version FROM aws_cur.cur_2025_02").fetchall()
+    assert cost_type.startswith("DECIMAL") and exact == totals.billed  # exact, not approximately
+    assert tags["resource_tags_user_cost_center"] == "resourceTags/user:CostCenter"
+    assert tags["resource_tags_user_project"] == "resourceTags/user:Project"
+    assert per_row == [(FEB, totals.version)]
+
+
+def test_restated_month_replaces_only_that_month(write_sample, warehouse):
+    write_sample("cur", "cur1", JAN)
+    feb = write_sample("cur", "cur1", FEB)
+    export = local_export("cur", "cur1", write_sample.root, S3_URI)
+    for delivery in deliveries(export):
+        load(warehouse, delivery)
+    jan_before = month_rows_and_cost(warehouse, "cur_2025_01")
+
+    restated = write_sample("cur", "cur1", FEB, revision=2, rows=650)
+    [feb_delivery] = [d for d in deliveries(export) if d.billing_period == FEB]
+    load(warehouse, feb_delivery)
+
+    assert month_rows_and_cost(warehouse, "cur_2025_01") == jan_before
+    assert month_rows_and_cost(warehouse, "cur_2025_02") == (restated.rows, restated.billed)
+    statuses = [(row[1], row[2], row[5]) for row in ledger(warehouse) if row[1] == "2025-02"]
+    assert statuses == [("2025-02", feb.version, "superseded"), ("2025-02", restated.version, "loaded")]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        view_rows = con.execute("SELECT count(*) FROM aws_cur.cur").fetchall()[0][0]
+    assert view_rows == jan_before[0] + restated.rows
+
+
+def test_export_view_unions_months_with_different_columns_by_name(write_sample, warehouse):
+    write_sample("cur", "cur1", JAN)
+    write_sample("cur", "cur1", FEB)  # has the Project tag January lacks
+    for delivery in deliveries(local_export("cur", "cur1", write_sample.root, S3_URI)):
+        load(warehouse, delivery)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tagged = con.execute(
+            "SELECT strftime(_billing_period, '%Y-%m'), count(resource_tags_user_project) "
+            "FROM aws_cur.cur GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert tagged[0] == ("2025-01", 0) and tagged[1][1] > 0
+
+
+def _load_jan_then_break_feb(write_sample, warehouse, fmt="cur1"):
+    """Load January and February, restate February, and return (export, the restated delivery)."""
+    write_sample("cur", fmt, JAN)
+    write_sample("cur", fmt, FEB)
+    export = local_export("cur", fmt, write_sample.root, S3_URI)
+    for delivery in deliveries(export):
+        load(warehouse, delivery)
+    write_sample("cur", fmt, FEB, revision=2)
+    [restated] = [d for d in deliveries(export) if d.billing_period == FEB]
+    return restated
+
+
+def _assert_nothing_changed(warehouse, before_rows, before_ledger):
+    assert month_rows_and_cost(warehouse, "cur_2025_02") == before_rows
+    assert loaded_ledger(warehouse) == before_ledger
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        leftovers = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_loading_%'").fetchall()
+    assert leftovers == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("break_it", "message"),
+    [
+        (lambda f: f.unlink(), r"-00002\.csv\.gz: listed in the manifest but missing"),
+        (truncate_gzip, r"-00002\.csv\.gz: .*(gzip|GZIP|compress|EOF|truncat)"),
+        (lambda f: f.write_bytes(b"not gzip at all"), r"-00002\.csv\.gz: cannot read the CSV header"),
+    ],
+    ids=["missing-file", "truncated-gzip", "not-gzip"],
+)
+def test_broken_data_file_is_refused_by_name_and_loses_nothing(write_sample, warehouse, break_it, message):
+    restated = _load_jan_then_break_feb(write_sample, warehouse)
+    before = month_rows_and_cost(warehouse, "cur_2025_02"), loaded_ledger(warehouse)
+    break_it(write_sample.root / restated.data_files[1].listed_uri.removeprefix(S3_URI + "/"))
+    with pytest.raises(LoadRefused, match=message):
+        load(warehouse, restated)
+    _assert_nothing_changed(warehouse, *before)
+
+
+def test_csv_header_that_disagrees_with_the_manifest_is_refused(write_sample, warehouse):
+    restated = _load_jan_then_break_feb(write_sample, warehouse)
+    before = month_rows_and_cost(warehouse, "cur_2025_02"), loaded_ledger(warehouse)
+    manifest = Path(restated.manifest_uri.removeprefix("file://"))
+    body = json.loads(manifest.read_text())
+    body["columns"] = [c for c in body["columns"] if c["name"] != "UnblendedRate"]
+    manifest.write_text(json.dumps(body))
+    [broken] = [d for d in deliveries(restated.export) if d.billing_period == FEB]
+    with pytest.raises(
+        LoadRefused, match=r"-00001\.csv\.gz: CSV header disagrees.*unexpected \['lineItem/UnblendedRate'\]"
+    ):
+        load(warehouse, broken)
+    _assert_nothing_changed(warehouse, *before)
+
+
+def test_failed_load_is_recorded_as_failed_without_moving_the_loaded_version(write_sample, warehouse):
+    restated = _load_jan_then_break_feb(write_sample, warehouse)
+    (write_sample.root / restated.data_files[0].listed_uri.removeprefix(S3_URI + "/")).unlink()
+    with pytest.raises(LoadRefused):
+        load(warehouse, restated)
+    failed = [row for row in ledger(warehouse) if row[5] == "failed"]
+    assert len(failed) == 1 and failed[0][2] == restated.version and "missing" in failed[0][6]
+
+
+def test_row_count_that_disagrees_with_the_files_is_refused(write_sample, warehouse, monkeypatch):
+    restated = _load_jan_then_break_feb(write_sample, warehouse, fmt="cur2")
+    before = month_rows_and_cost(warehouse, "cur_2025_02"), loaded_ledger(warehouse)
+    from include.aws import readers
+
+    # A reader that silently drops rows (as a lenient CSV option would) must not get through.
+    def lossy_select(self, files):
+        return f"SELECT * FROM ({original(self, files)}) WHERE line_item_line_item_type <> 'Tax'"
+
+    original = readers.ParquetReader.select_sql
+    monkeypatch.setattr(readers.ParquetReader, "select_sql", lossy_select)
+    with pytest.raises(LoadRefused, match=r"holds \d+ rows but \d+ were read; refusing a partial month"):
+        load(warehouse, restated)
+    _assert_nothing_changed(warehouse, *before)
+
+
+def test_a_load_killed_before_the_swap_leaves_the_previous_month(write_sample, warehouse, monkeypatch):
+    restated = _load_jan_then_break_feb(write_sample, warehouse, fmt="cur2")
+    before = month_rows_and_cost(warehouse, "cur_2025_02"), loaded_ledger(warehouse)
+    from include.warehouse import loader
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # what SIGINT/SIGTERM handling raises mid-load
+
+    monkeypatch.setattr(loader, "_swap_in", killed)
+    with pytest.raises(KeyboardInterrupt):
+        load(warehouse, restated)
+    monkeypatch.undo()
+    assert month_rows_and_cost(warehouse, "cur_2025_02") == before[0]
+    assert loaded_ledger(warehouse) == before[1]
+    # The next attempt clears the abandoned staging table and succeeds.
+    result = load(warehouse, restated)
+    assert month_rows_and_cost(warehouse, "cur_2025_02")[0] == result.rows
