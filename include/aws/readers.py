@@ -52,25 +52,25 @@ class LegacyCsvReader:
                 )
                 raise LoadRefused(f"{file.listed_uri}: CSV header disagrees with the manifest's columns ({detail})")
 
-    def _read_csv(self, files: list[LocalFile]) -> str:
-        columns = (
-            "{"
-            + ", ".join(f"'{name.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for name, _ in self.manifest_columns)
-            + "}"
+    def _read_csv(self, files: list[LocalFile], typed: bool = True) -> str:
+        """read_csv over the files with the manifest's header; typed parses straight into target types."""
+        source_types = {source: column.sql_type for column in self.columns for source in column.sources}
+        columns = ", ".join(
+            f"{_sql_text(name)}: '{source_types[name] if typed else 'VARCHAR'}'" for name, _ in self.manifest_columns
         )
         return (
             f"read_csv({_paths_sql(files)}, header = true, delim = ',', quote = '\"', escape = '\"', "
-            f"columns = {columns}, filename = true, auto_detect = false, strict_mode = true)"
+            f"columns = {{{columns}}}, filename = true, auto_detect = false, strict_mode = true)"
         )
 
     def select_sql(self, files: list[LocalFile]) -> str:
-        casts = ", ".join(_cast(column) for column in self.columns)
-        return f"SELECT {casts}, filename AS _local_file FROM {self._read_csv(files)}"
+        renames = ", ".join(_rename(column) for column in self.columns)
+        return f"SELECT {renames}, filename AS _local_file FROM {self._read_csv(files)}"
 
     def expected_rows(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> dict[str, int]:
-        # An independent pass that only counts CSV records (no casts) per file.
-        counts = con.execute(f"SELECT filename, count(*) FROM {self._read_csv(files)} GROUP BY ALL").fetchall()
-        return _by_listed_uri(files, dict(counts))
+        # A second, untyped pass that only counts CSV records per file.
+        counts = con.execute(f"SELECT filename, count(*) FROM {self._read_csv(files, typed=False)} GROUP BY ALL")
+        return _by_listed_uri(files, dict(counts.fetchall()))
 
     def diagnose(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> str | None:
         return _first_failing_file(con, files, self.select_sql)
@@ -79,8 +79,12 @@ class LegacyCsvReader:
         return {column.name: " | ".join(column.sources) for column in self.columns}
 
 
-def _cast(column: WarehouseColumn) -> str:
-    parts = [f'CAST("{source}" AS {column.sql_type})' for source in column.sources]
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _rename(column: WarehouseColumn) -> str:
+    parts = [f'"{source}"' for source in column.sources]
     expression = parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
     return f'{expression} AS "{column.name}"'
 

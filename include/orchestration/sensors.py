@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+from airflow.sdk.exceptions import AirflowSkipException
 
 from include.aws.manifests import DeliveryError
 from include.orchestration.config import warehouse_path
@@ -51,4 +53,11 @@ class AwsDeliverySensor(S3KeySensor):
         )
 
     def _has_work(self, files: list[dict], **context) -> bool:
-        return has_work(ExportConfig.from_dict(self.export), context)
+        if has_work(ExportConfig.from_dict(self.export), context):
+            return True
+        # S3KeySensor re-defers with a fresh timeout each time check_fn says no, so without
+        # this the run would wait forever once every manifest is loaded.
+        waited = (datetime.now(UTC) - context["dag_run"].start_date).total_seconds()
+        if waited > self.timeout:
+            raise AirflowSkipException(f"no new delivery for {self.export['name']} in {waited:.0f}s of this run")
+        return False

@@ -8,6 +8,7 @@ DuckDB reads the files itself, so memory stays bounded whatever the month's size
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -20,6 +21,15 @@ import duckdb
 from include.warehouse.ledger import LEDGER_TABLE, ensure_ledger
 
 METADATA_COLUMNS = ("_billing_period", "_source_file", "_manifest_version")
+
+
+def writer_settings() -> dict:
+    """DuckDB spills to disk past the memory limit, so a month of any size loads in bounded RAM."""
+    return {
+        "memory_limit": os.environ.get("FINOPS_DUCKDB_MEMORY_LIMIT", "1GB"),
+        # Row order inside a month table carries no meaning; not keeping it saves memory and time.
+        "preserve_insertion_order": False,
+    }
 
 
 class LoadRefused(RuntimeError):
@@ -82,7 +92,7 @@ def replace_month(warehouse_path: Path, load: MonthLoad) -> LoadResult:
     """Load `load` into its month table; on any failure record it and raise LoadRefused."""
     started = time.monotonic()
     Path(warehouse_path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(warehouse_path))
+    con = duckdb.connect(str(warehouse_path), config=writer_settings())
     try:
         ensure_ledger(con)
         con.execute(f'CREATE SCHEMA IF NOT EXISTS "{load.schema}"').fetchall()
@@ -122,11 +132,13 @@ def _build_and_swap(con: duckdb.DuckDBPyConnection, load: MonthLoad, started: fl
     except duckdb.Error as err:
         culprit = load.reader.diagnose(con, load.files)
         raise LoadRefused(f"{load.where}: {culprit or err}") from err
-    rows_per_file = dict(con.execute(f"SELECT _source_file, count(*) FROM {_staging(load)} GROUP BY ALL").fetchall())
+    per_file = con.execute(
+        f'SELECT _source_file, count(*), sum("{load.reader.cost_column}") FROM {_staging(load)} GROUP BY ALL'
+    ).fetchall()
+    rows_per_file = {uri: rows for uri, rows, _ in per_file}
     _check_row_counts(load, rows_per_file, load.reader.expected_rows(con, load.files))
     total_rows = sum(rows_per_file.values())
-    billed = con.execute(f'SELECT sum("{load.reader.cost_column}") FROM {_staging(load)}').fetchall()[0][0]
-    billed = Decimal(str(billed or 0))
+    billed = sum((Decimal(str(cost)) for _, _, cost in per_file if cost is not None), Decimal(0))
     _swap_in(con, load, total_rows, billed, time.monotonic() - started)
     return LoadResult(
         table=f"{load.schema}.{load.table}",

@@ -1,0 +1,188 @@
+"""Real runs of the aws_billing DAG: sensors, discovery and loads, against a local mirror and moto's S3."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from tests.conftest import FEB, JAN, S3_URI, export_config, upload_tree
+from tests.helpers import (
+    assert_same_money,
+    ledger,
+    load,
+    loaded_ledger,
+    local_export,
+    month_rows_and_cost,
+    truncate_gzip,
+)
+from tests.helpers import deliveries as discover
+
+SUCCESS, SKIPPED, FAILED = "success", "skipped", "failed"
+
+
+def _assert_months_match(warehouse, table_stem: str, expected: dict[date, object]) -> None:
+    for month, totals in expected.items():
+        rows, cost = month_rows_and_cost(warehouse, f"{table_stem}_{month:%Y_%m}")
+        assert rows == totals.rows
+        assert_same_money(cost, totals.billed)
+
+
+@pytest.fixture(params=["file", "s3"])
+def source(request, write_sample):
+    """Where the DAG reads: the generator's local mirror, or the same files uploaded to moto's S3."""
+    if request.param == "file":
+        return {"publish": lambda: None, "uri": write_sample.root.as_uri(), "extra": {}}
+    client = request.getfixturevalue("s3_bucket")
+    return {
+        "publish": lambda: upload_tree(client, write_sample.root),
+        "uri": S3_URI,
+        "extra": {"conn_id": "finops_s3"},
+    }
+
+
+def test_deliveries_load_then_restatement_replaces_one_month_then_nothing_new_loads_nothing(
+    source, write_sample, run_aws_billing, warehouse
+):
+    expected = {
+        "legacy": {JAN: write_sample("legacy", "cur1", JAN), FEB: write_sample("legacy", "cur1", FEB)},
+        "cur2": {JAN: write_sample("cur2", "cur2", JAN), FEB: write_sample("cur2", "cur2", FEB)},
+    }
+    source["publish"]()
+    exports = [
+        export_config(name, fmt, source["uri"], **source["extra"])
+        for name, fmt in [("legacy", "cur1"), ("cur2", "cur2")]
+    ]
+
+    dag_run, states = run_aws_billing(exports)
+    assert dag_run.state == SUCCESS
+    assert states["load_billing_month"] == [SUCCESS] * 4
+    for name, months in expected.items():
+        _assert_months_match(warehouse, name, months)
+
+    jan_before = month_rows_and_cost(warehouse, "cur2_2025_01")
+    expected["cur2"][FEB] = write_sample("cur2", "cur2", FEB, revision=2, rows=700)
+    source["publish"]()
+    dag_run, states = run_aws_billing(exports)
+    assert states["load_billing_month"] == [SUCCESS]  # exactly one month
+    _assert_months_match(warehouse, "cur2", {FEB: expected["cur2"][FEB]})
+    assert month_rows_and_cost(warehouse, "cur2_2025_01") == jan_before
+    assert [(row[0], row[1], row[2]) for row in loaded_ledger(warehouse) if row[0] == "cur2"] == [
+        ("cur2", "2025-01", expected["cur2"][JAN].version),
+        ("cur2", "2025-02", expected["cur2"][FEB].version),
+    ]
+
+    ledger_before = ledger(warehouse)
+    dag_run, states = run_aws_billing(exports)
+    assert dag_run.state == SUCCESS
+    sensor = "wait_for_s3_delivery" if source["uri"].startswith("s3://") else "wait_for_local_delivery"
+    assert states[sensor] == [SKIPPED, SKIPPED]  # timed out waiting: the manifests were all loaded
+    assert states["load_billing_month"] == [SKIPPED]
+    assert ledger(warehouse) == ledger_before
+
+
+def test_each_load_emits_an_asset_event_with_period_rows_and_version(write_sample, run_aws_billing):
+    jan = write_sample("cur2", "cur2", JAN)
+    dag_run, _ = run_aws_billing([export_config("cur2", "cur2", write_sample.root.as_uri())])
+
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = [e.extra for e in session.query(AssetEvent).filter(AssetEvent.source_run_id == dag_run.run_id)]
+    assert [(e["export"], e["billing_period"], e["rows"], e["version"]) for e in events] == [
+        ("cur2", "2025-01", jan.rows, jan.version)
+    ]
+
+
+def test_billing_periods_param_reloads_only_the_months_asked_for(write_sample, run_aws_billing, warehouse):
+    write_sample("cur2", "cur2", JAN)
+    write_sample("cur2", "cur2", FEB)
+    exports = [export_config("cur2", "cur2", write_sample.root.as_uri())]
+    run_aws_billing(exports)
+
+    dag_run, states = run_aws_billing(exports, run_conf={"billing_periods": ["2025-01"]})
+    assert states["load_billing_month"] == [SUCCESS]
+    history = [(row[1], row[5]) for row in ledger(warehouse)]
+    assert history.count(("2025-01", "superseded")) == 1 and history.count(("2025-01", "loaded")) == 1
+    assert history.count(("2025-02", "loaded")) == 1 and ("2025-02", "superseded") not in history
+
+
+# Each case breaks February's restatement after January and February were loaded.
+def _invalid_manifest_json(delivery, root):
+    _manifest_path(delivery).write_text('{"assemblyId": "broken", "reportKeys": [')
+
+
+def _listed_file_missing(delivery, root):
+    _data_path(delivery, root, 1).unlink()
+
+
+def _truncated_gzip(delivery, root):
+    truncate_gzip(_data_path(delivery, root, 1))
+
+
+def _data_file_outside_prefix(delivery, root):
+    body = json.loads(_manifest_path(delivery).read_text())
+    body["reportKeys"][0] = "exports/another-report/20250201-20250301/x/another-00001.csv.gz"
+    _manifest_path(delivery).write_text(json.dumps(body))
+
+
+def _csv_header_disagrees(delivery, root):
+    body = json.loads(_manifest_path(delivery).read_text())
+    body["columns"] = [c for c in body["columns"] if c["name"] != "UsageAmount"]
+    _manifest_path(delivery).write_text(json.dumps(body))
+
+
+def _manifest_path(delivery):
+    from pathlib import Path
+
+    return Path(delivery.manifest_uri.removeprefix("file://"))
+
+
+def _data_path(delivery, root, index):
+    return root / delivery.data_files[index].listed_uri.removeprefix(S3_URI + "/")
+
+
+@pytest.mark.parametrize(
+    ("break_delivery", "failing_task", "message"),
+    [
+        (_invalid_manifest_json, "find_deliveries", r"cur-Manifest\.json: invalid manifest JSON"),
+        (_listed_file_missing, "load_billing_month", r"cur-00002\.csv\.gz: listed in the manifest but missing"),
+        (_truncated_gzip, "load_billing_month", r"cur-00002\.csv\.gz: IO Error: Unexpected end of GZIP stream"),
+        (
+            _data_file_outside_prefix,
+            "find_deliveries",
+            r"another-00001\.csv\.gz is outside the export's billing-period",
+        ),
+        (
+            _csv_header_disagrees,
+            "load_billing_month",
+            r"cur-00001\.csv\.gz: CSV header disagrees.*lineItem/UsageAmount",
+        ),
+    ],
+    ids=["invalid-manifest-json", "listed-file-missing", "truncated-gzip", "file-outside-prefix", "header-mismatch"],
+)
+def test_bad_delivery_fails_the_task_naming_file_and_problem_and_loses_nothing(
+    write_sample, run_aws_billing, warehouse, capfd, break_delivery, failing_task, message
+):
+    write_sample("cur", "cur1", JAN)
+    write_sample("cur", "cur1", FEB)
+    export = local_export("cur", "cur1", write_sample.root, S3_URI)
+    for delivery in discover(export):
+        load(warehouse, delivery)
+    before = month_rows_and_cost(warehouse, "cur_2025_01"), month_rows_and_cost(warehouse, "cur_2025_02")
+    loaded_before = loaded_ledger(warehouse)
+    write_sample("cur", "cur1", FEB, revision=2)
+    [restated] = [d for d in discover(export) if d.billing_period == FEB]
+    break_delivery(restated, write_sample.root)
+    capfd.readouterr()
+
+    dag_run, states = run_aws_billing([export_config("cur", "cur1", write_sample.root.as_uri())])
+
+    assert dag_run.state == FAILED
+    assert states[failing_task] == [FAILED]
+    output = "".join(capfd.readouterr())
+    assert __import__("re").search(message, output), f"no {message!r} in the task log"
+    assert (month_rows_and_cost(warehouse, "cur_2025_01"), month_rows_and_cost(warehouse, "cur_2025_02")) == before
+    assert loaded_ledger(warehouse) == loaded_before
