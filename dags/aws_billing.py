@@ -20,6 +20,7 @@ from include.orchestration.deliveries import BILLING_PERIODS_PARAM, deliveries_t
 from include.orchestration.errors import fail_fast_on_bad_input
 from include.orchestration.sensors import AwsDeliverySensor, has_work
 from include.orchestration.timetable import BillingMonthTimetable
+from include.settings import ExportConfig
 
 # How long one run waits for a delivery, and how often it looks: the next run takes over after.
 SENSOR_POKE_SECONDS = float(os.environ.get("FINOPS_SENSOR_POKE_SECONDS", 15 * 60))
@@ -52,7 +53,7 @@ def aws_billing():
 
     @task.sensor(mode="reschedule", **sensing)
     def wait_for_local_delivery(export: dict) -> PokeReturnValue:
-        return PokeReturnValue(is_done=has_work(config.ExportConfig.from_dict(export), get_current_context()))
+        return PokeReturnValue(is_done=has_work(ExportConfig.from_dict(export), get_current_context()))
 
     @task(trigger_rule="none_failed_min_one_success")
     def find_deliveries() -> list[dict]:

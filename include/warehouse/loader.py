@@ -51,7 +51,9 @@ class MonthReader(Protocol):
 
     def select_sql(self, files: list[LocalFile]) -> str: ...
 
-    def expected_rows(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> dict[str, int]: ...
+    def expected_rows(
+        self, con: duckdb.DuckDBPyConnection, files: list[LocalFile], loaded: dict[str, int]
+    ) -> dict[str, int]: ...
 
     def diagnose(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> str | None: ...
 
@@ -89,7 +91,7 @@ class LoadResult:
 
 
 def replace_month(warehouse_path: Path, load: MonthLoad) -> LoadResult:
-    """Load `load` into its month table; on any failure record it and raise LoadRefused."""
+    """Load `load` into its month table; a failure is recorded in the ledger and re-raised."""
     started = time.monotonic()
     Path(warehouse_path).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(warehouse_path), config=writer_settings())
@@ -99,11 +101,10 @@ def replace_month(warehouse_path: Path, load: MonthLoad) -> LoadResult:
         try:
             result = _build_and_swap(con, load, started)
         except Exception as err:
+            # Bad input arrives as LoadRefused (not worth a retry); anything else may be transient.
             _drop_staging(con, load)
             _record_failure(con, load, err, time.monotonic() - started)
-            if isinstance(err, LoadRefused):
-                raise
-            raise LoadRefused(f"{load.where}: {err}") from err
+            raise
         return result
     finally:
         con.close()
@@ -136,7 +137,7 @@ def _build_and_swap(con: duckdb.DuckDBPyConnection, load: MonthLoad, started: fl
         f'SELECT _source_file, count(*), sum("{load.reader.cost_column}") FROM {_staging(load)} GROUP BY ALL'
     ).fetchall()
     rows_per_file = {uri: rows for uri, rows, _ in per_file}
-    _check_row_counts(load, rows_per_file, load.reader.expected_rows(con, load.files))
+    _check_row_counts(load, rows_per_file, load.reader.expected_rows(con, load.files, rows_per_file))
     total_rows = sum(rows_per_file.values())
     billed = sum((Decimal(str(cost)) for _, _, cost in per_file if cost is not None), Decimal(0))
     _swap_in(con, load, total_rows, billed, time.monotonic() - started)

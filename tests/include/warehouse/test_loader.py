@@ -1,5 +1,7 @@
 """Loads through the real loader into a real DuckDB file, checked against the generator's totals."""
 
+import csv
+import gzip
 import json
 from pathlib import Path
 
@@ -160,8 +162,9 @@ def test_failed_load_is_recorded_as_failed_without_moving_the_loaded_version(wri
     assert len(failed) == 1 and failed[0][2] == restated.version and "missing" in failed[0][6]
 
 
-def test_row_count_that_disagrees_with_the_files_is_refused(write_sample, warehouse, monkeypatch):
-    restated = _load_jan_then_break_feb(write_sample, warehouse, fmt="cur2")
+@pytest.mark.parametrize(("fmt", "reader"), [("cur1", "LegacyCsvReader"), ("cur2", "ParquetReader")])
+def test_row_count_that_disagrees_with_the_files_is_refused(write_sample, warehouse, monkeypatch, fmt, reader):
+    restated = _load_jan_then_break_feb(write_sample, warehouse, fmt=fmt)
     before = month_rows_and_cost(warehouse, "cur_2025_02"), loaded_ledger(warehouse)
     from include.aws import readers
 
@@ -169,8 +172,8 @@ def test_row_count_that_disagrees_with_the_files_is_refused(write_sample, wareho
     def lossy_select(self, files):
         return f"SELECT * FROM ({original(self, files)}) WHERE line_item_line_item_type <> 'Tax'"
 
-    original = readers.ParquetReader.select_sql
-    monkeypatch.setattr(readers.ParquetReader, "select_sql", lossy_select)
+    original = getattr(readers, reader).select_sql
+    monkeypatch.setattr(getattr(readers, reader), "select_sql", lossy_select)
     with pytest.raises(LoadRefused, match=r"holds \d+ rows but \d+ were read; refusing a partial month"):
         load(warehouse, restated)
     _assert_nothing_changed(warehouse, *before)
@@ -193,3 +196,24 @@ def test_a_load_killed_before_the_swap_leaves_the_previous_month(write_sample, w
     # The next attempt clears the abandoned staging table and succeeds.
     result = load(warehouse, restated)
     assert month_rows_and_cost(warehouse, "cur_2025_02")[0] == result.rows
+
+
+def test_quoted_line_break_inside_a_csv_field_is_one_record(write_sample, warehouse):
+    totals = write_sample("cur", "cur1", JAN)
+    [delivery] = deliveries(local_export("cur", "cur1", write_sample.root, S3_URI))
+    chunk = write_sample.root / delivery.data_files[0].listed_uri.removeprefix(S3_URI + "/")
+    with gzip.open(chunk, "rt", newline="") as handle:
+        rows = list(csv.reader(handle))
+    rows[1][rows[0].index("lineItem/LineItemDescription")] = "first line\nsecond line"
+    with gzip.open(chunk, "wt", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+
+    result = load(warehouse, delivery)
+
+    assert result.rows == totals.rows
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        found = con.execute(
+            "SELECT count(*) FROM aws_cur.cur_2025_01 "
+            "WHERE line_item_line_item_description = 'first line' || chr(10) || 'second line'"
+        ).fetchall()
+    assert found == [(1,)]

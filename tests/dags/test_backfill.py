@@ -1,0 +1,127 @@
+"""`airflow backfill create` on a real Airflow: `airflow standalone` (API server, scheduler, DAG
+processor, triggerer, LocalExecutor) started on 127.0.0.1 by this module and stopped after it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+
+import pytest
+
+from tests.conftest import FEB, JAN, MAR, PROJECT_ROOT, S3_URI, _free_port, export_config
+from tests.helpers import deliveries, ledger, load, local_export
+
+STARTUP_SECONDS = 240
+BACKFILL_SECONDS = 480
+
+
+def _get_json(url: str):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _wait_for(condition, seconds: float, what: str, log_path):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            result = condition()
+        except OSError:
+            result = None
+        if result:
+            return result
+        time.sleep(3)
+    tail = log_path.read_text(errors="replace")[-3000:]
+    pytest.fail(f"timed out waiting for {what}; standalone log tail:\n{tail}")
+
+
+@pytest.fixture(scope="module")
+def three_loaded_months(tmp_path_factory):
+    """January to March generated and already loaded once, so a backfill is a reload."""
+    from include.aws.sample_data import write_month
+
+    root = tmp_path_factory.mktemp("backfill") / "mirror"
+    warehouse = root.parent / "warehouse.duckdb"
+    for month in (JAN, FEB, MAR):
+        write_month(root, "cur2", "cur2", month, rows=400, s3_uri=S3_URI, first_month=JAN, chunk_rows=200)
+    for delivery in deliveries(local_export("cur2", "cur2", root, S3_URI)):
+        load(warehouse, delivery)
+    return root, warehouse
+
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory, three_loaded_months):
+    root, warehouse = three_loaded_months
+    home = tmp_path_factory.mktemp("standalone-home")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "AIRFLOW_VAR_FINOPS_AWS_EXPORTS": json.dumps([export_config("cur2", "cur2", root.as_uri())]),
+        "AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH": str(warehouse),
+    }
+    log_path = home / "standalone.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "standalone"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    api = f"http://127.0.0.1:{port}/api/v2"
+    try:
+        _wait_for(lambda: _get_json(f"{api}/dags/aws_billing").get("dag_id"), STARTUP_SECONDS, "the DAG", log_path)
+        yield {"env": env, "api": api, "log": log_path, "warehouse": warehouse}
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_backfill_create_reloads_each_billing_month_in_range_exactly_once(standalone):
+    command = [
+        sys.executable,
+        "-m",
+        "airflow",
+        "backfill",
+        "create",
+        "--dag-id",
+        "aws_billing",
+        "--from-date",
+        "2025-01-01",
+        "--to-date",
+        "2025-03-31",
+    ]
+    subprocess.run(command, env=standalone["env"], check=True, capture_output=True)
+
+    def finished_backfill_runs():
+        runs = _get_json(f"{standalone['api']}/dags/aws_billing/dagRuns?limit=100")["dag_runs"]
+        backfill = [run for run in runs if run["run_type"] == "backfill"]
+        done = len(backfill) == 3 and all(run["state"] in ("success", "failed") for run in backfill)
+        return backfill if done else None
+
+    runs = _wait_for(finished_backfill_runs, BACKFILL_SECONDS, "three finished backfill runs", standalone["log"])
+    assert sorted(run["partition_key"] for run in runs) == ["2025-01", "2025-02", "2025-03"]
+    assert [run["state"] for run in runs] == ["success"] * 3
+    # Each month: the original load, superseded once by exactly one reload.
+    history = Counter((period, status) for _, period, _, _, _, status, _ in ledger(standalone["warehouse"]))
+    assert history == {
+        (month, status): 1 for month in ("2025-01", "2025-02", "2025-03") for status in ("superseded", "loaded")
+    }
