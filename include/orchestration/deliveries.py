@@ -28,9 +28,9 @@ def requested_periods(context) -> list[date]:
     Empty for scheduled runs, which load whatever is new.
     """
     dag_run = context["dag_run"]
-    run_type = str(getattr(dag_run, "run_type", ""))
+    run_type = getattr(dag_run.run_type, "value", dag_run.run_type)  # an enum in the Task SDK
     partition_key = getattr(dag_run, "partition_key", None)
-    if partition_key and "backfill" in run_type:
+    if partition_key and run_type == "backfill":
         return [date.fromisoformat(f"{partition_key}-01")]
     params = context.get("params") or {}
     return sorted({date.fromisoformat(f"{period}-01") for period in params.get(BILLING_PERIODS_PARAM) or []})

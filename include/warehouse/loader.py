@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -51,9 +52,9 @@ class MonthReader(Protocol):
 
     def select_sql(self, files: list[LocalFile]) -> str: ...
 
-    def expected_rows(
-        self, con: duckdb.DuckDBPyConnection, files: list[LocalFile], loaded: dict[str, int]
-    ) -> dict[str, int]: ...
+    def count_records(self, files: list[LocalFile]) -> dict[str, int]: ...
+
+    def recount(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> dict[str, int]: ...
 
     def diagnose(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> str | None: ...
 
@@ -121,23 +122,19 @@ def _drop_staging(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
 def _build_and_swap(con: duckdb.DuckDBPyConnection, load: MonthLoad, started: float) -> LoadResult:
     load.reader.check_files(con, load.files)
     _drop_staging(con, load)  # a killed earlier attempt may have left one
-    source_file = _source_file_expression(load.files)
-    select = load.reader.select_sql(load.files)
-    try:
-        con.execute(
-            f"CREATE TABLE {_staging(load)} AS "
-            f"SELECT * EXCLUDE (_local_file), DATE '{load.billing_period}' AS _billing_period, "
-            f"{source_file} AS _source_file, ? AS _manifest_version FROM ({select})",
-            [load.version],
-        ).fetchall()
-    except duckdb.Error as err:
-        culprit = load.reader.diagnose(con, load.files)
-        raise LoadRefused(f"{load.where}: {culprit or err}") from err
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # Count the files' records with an independent reader while DuckDB loads them.
+        counting = background.submit(load.reader.count_records, load.files)
+        _create_staging(con, load)
+        expected = counting.result()
     per_file = con.execute(
         f'SELECT _source_file, count(*), sum("{load.reader.cost_column}") FROM {_staging(load)} GROUP BY ALL'
     ).fetchall()
     rows_per_file = {uri: rows for uri, rows, _ in per_file}
-    _check_row_counts(load, rows_per_file, load.reader.expected_rows(con, load.files, rows_per_file))
+    disputed = [f for f in load.files if expected.get(f.listed_uri) != rows_per_file.get(f.listed_uri, 0)]
+    if disputed:
+        expected |= load.reader.recount(con, disputed)
+    _check_row_counts(load, rows_per_file, expected)
     total_rows = sum(rows_per_file.values())
     billed = sum((Decimal(str(cost)) for _, _, cost in per_file if cost is not None), Decimal(0))
     _swap_in(con, load, total_rows, billed, time.monotonic() - started)
@@ -148,6 +145,20 @@ def _build_and_swap(con: duckdb.DuckDBPyConnection, load: MonthLoad, started: fl
         duration_s=time.monotonic() - started,
         rows_per_file=rows_per_file,
     )
+
+
+def _create_staging(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
+    try:
+        con.execute(
+            f"CREATE TABLE {_staging(load)} AS "
+            f"SELECT * EXCLUDE (_local_file), DATE '{load.billing_period}' AS _billing_period, "
+            f"{_source_file_expression(load.files)} AS _source_file, ? AS _manifest_version "
+            f"FROM ({load.reader.select_sql(load.files)})",
+            [load.version],
+        ).fetchall()
+    except duckdb.Error as err:
+        culprit = load.reader.diagnose(con, load.files)
+        raise LoadRefused(f"{load.where}: {culprit or err}") from err
 
 
 def _source_file_expression(files: list[LocalFile]) -> str:

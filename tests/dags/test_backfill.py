@@ -26,9 +26,11 @@ def _get_json(url: str):
         return json.loads(response.read())
 
 
-def _wait_for(condition, seconds: float, what: str, log_path):
+def _wait_for(condition, seconds: float, what: str, log_path, process=None):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            break
         try:
             result = condition()
         except OSError:
@@ -64,6 +66,7 @@ def standalone(tmp_path_factory, three_loaded_months):
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -71,6 +74,8 @@ def standalone(tmp_path_factory, three_loaded_months):
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "PYTHONPATH": str(PROJECT_ROOT),
+        # standalone starts its components as `airflow ...` commands: this venv's must be found.
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
         "AIRFLOW_VAR_FINOPS_AWS_EXPORTS": json.dumps([export_config("cur2", "cur2", root.as_uri())]),
         "AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH": str(warehouse),
     }
@@ -85,7 +90,9 @@ def standalone(tmp_path_factory, three_loaded_months):
         )
     api = f"http://127.0.0.1:{port}/api/v2"
     try:
-        _wait_for(lambda: _get_json(f"{api}/dags/aws_billing").get("dag_id"), STARTUP_SECONDS, "the DAG", log_path)
+        _wait_for(
+            lambda: _get_json(f"{api}/dags/aws_billing").get("dag_id"), STARTUP_SECONDS, "the DAG", log_path, process
+        )
         yield {"env": env, "api": api, "log": log_path, "warehouse": warehouse}
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -52,14 +52,16 @@ def test_timetable_survives_serialization_round_trip(timetable):
     assert restored.summary == timetable.summary
 
 
-def test_a_backfill_run_reloads_the_month_of_its_partition_and_a_scheduled_run_whats_new(airflow_db):
+@pytest.mark.parametrize("enum_module", ["airflow.utils.types", "airflow.sdk.api.datamodels._generated"])
+def test_a_backfill_run_reloads_the_month_of_its_partition_and_a_scheduled_run_whats_new(airflow_db, enum_module):
+    import importlib
     from types import SimpleNamespace
-
-    from airflow.utils.types import DagRunType
 
     from include.orchestration.deliveries import requested_periods
 
-    backfill = SimpleNamespace(run_type=DagRunType.BACKFILL_JOB, partition_key="2025-02")
+    DagRunType = importlib.import_module(enum_module).DagRunType  # the Task SDK hands tasks its own enum
+
+    backfill = SimpleNamespace(run_type=DagRunType("backfill"), partition_key="2025-02")
     scheduled = SimpleNamespace(run_type=DagRunType.SCHEDULED, partition_key="2025-03")
     assert requested_periods({"dag_run": backfill, "params": {}}) == [datetime(2025, 2, 1).date()]
     assert requested_periods({"dag_run": scheduled, "params": {"billing_periods": []}}) == []
