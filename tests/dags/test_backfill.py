@@ -93,6 +93,9 @@ def standalone(tmp_path_factory, three_loaded_months):
         _wait_for(
             lambda: _get_json(f"{api}/dags/aws_billing").get("dag_id"), STARTUP_SECONDS, "the DAG", log_path, process
         )
+        # As README step 3 says: writers run only in the one-slot `duckdb_writer` pool.
+        airflow = [sys.executable, "-m", "airflow"]
+        subprocess.run([*airflow, "pools", "set", "duckdb_writer", "1", "DuckDB writers"], env=env, check=True)
         yield {"env": env, "api": api, "log": log_path, "warehouse": warehouse}
     finally:
         os.killpg(process.pid, signal.SIGTERM)
