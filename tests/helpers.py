@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 from decimal import Decimal
 from pathlib import Path
 
@@ -50,11 +49,6 @@ def loaded_ledger(warehouse: Path) -> list[tuple]:
 def truncate_gzip(path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-
-
-def gzip_text(path: Path) -> str:
-    with gzip.open(path, "rt") as handle:
-        return handle.read()
 
 
 def assert_same_money(actual, expected, relative=Decimal("1e-9")) -> None:

@@ -21,8 +21,6 @@ import duckdb
 
 from include.warehouse.ledger import LEDGER_TABLE, ensure_ledger
 
-METADATA_COLUMNS = ("_billing_period", "_source_file", "_manifest_version")
-
 
 def writer_settings() -> dict:
     """DuckDB spills to disk past the memory limit, so a month of any size loads in bounded RAM."""
