@@ -111,6 +111,12 @@ def export_config(name: str, fmt: str, uri: str, **extra) -> dict:
 
 
 @pytest.fixture
+def warehouse(tmp_path):
+    """A DuckDB warehouse file of the test's own."""
+    return tmp_path / "warehouse.duckdb"
+
+
+@pytest.fixture
 def write_sample(tmp_path):
     """Write one month of one export with the project's generator; returns its MonthTotals."""
     from include.aws.sample_data import write_month

@@ -16,7 +16,7 @@ from isal import igzip
 
 from include.aws.columns import WarehouseColumn, legacy_cur_columns
 from include.aws.manifests import Delivery
-from include.warehouse.loader import LoadRefused, LocalFile, MonthLoad
+from include.warehouse.loader import LoadRefused, LocalFile, MonthLoad, sql_literal
 
 SOURCE = "aws"
 SCHEMA = "aws_cur"
@@ -24,7 +24,7 @@ COST_COLUMNS = {"cur1": "line_item_unblended_cost", "cur2": "line_item_unblended
 
 
 def _paths_sql(files: list[LocalFile]) -> str:
-    return "[" + ", ".join("'" + str(f.path).replace("'", "''") + "'" for f in files) + "]"
+    return "[" + ", ".join(sql_literal(str(f.path)) for f in files) + "]"
 
 
 def _by_listed_uri(files: list[LocalFile], counts_by_path: dict[str, int]) -> dict[str, int]:
@@ -60,7 +60,7 @@ class LegacyCsvReader:
         """read_csv over the files with the manifest's header; typed parses straight into target types."""
         source_types = {source: column.sql_type for column in self.columns for source in column.sources}
         columns = ", ".join(
-            f"{_sql_text(name)}: '{source_types[name] if typed else 'VARCHAR'}'" for name, _ in self.manifest_columns
+            f"{sql_literal(name)}: '{source_types[name] if typed else 'VARCHAR'}'" for name, _ in self.manifest_columns
         )
         return (
             f"read_csv({_paths_sql(files)}, header = true, delim = ',', quote = '\"', escape = '\"', "
@@ -73,7 +73,7 @@ class LegacyCsvReader:
 
     def count_records(self, files: list[LocalFile]) -> dict[str, int]:
         """Records per file from its line breaks: a reader independent of DuckDB's CSV parser."""
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:  # zlib releases the GIL
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:  # decompression releases the GIL
             return dict(zip((f.listed_uri for f in files), pool.map(_records_by_line_breaks, files), strict=True))
 
     def recount(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> dict[str, int]:
@@ -86,10 +86,6 @@ class LegacyCsvReader:
 
     def column_comments(self) -> dict[str, str]:
         return {column.name: " | ".join(column.sources) for column in self.columns}
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _rename(column: WarehouseColumn) -> str:

@@ -160,11 +160,12 @@ def _create_staging(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
 
 
 def _source_file_expression(files: list[LocalFile]) -> str:
-    branches = " ".join(f"WHEN {_quote(str(f.path))} THEN {_quote(f.listed_uri)}" for f in files)
+    branches = " ".join(f"WHEN {sql_literal(str(f.path))} THEN {sql_literal(f.listed_uri)}" for f in files)
     return f"CASE _local_file {branches} END"
 
 
-def _quote(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """A SQL string literal for text we build into statements (paths, names, comments)."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -184,8 +185,10 @@ def _swap_in(con: duckdb.DuckDBPyConnection, load: MonthLoad, rows: int, billed:
         con.execute(f"DROP TABLE IF EXISTS {target}").fetchall()
         con.execute(f'ALTER TABLE {_staging(load)} RENAME TO "{load.table}"').fetchall()
         for column, source_name in load.reader.column_comments().items():
-            con.execute(f'COMMENT ON COLUMN {target}."{column}" IS {_quote(source_name)}').fetchall()
-        con.execute(f"COMMENT ON TABLE {target} IS {_quote(f'{load.manifest_uri} version {load.version}')}").fetchall()
+            con.execute(f'COMMENT ON COLUMN {target}."{column}" IS {sql_literal(source_name)}').fetchall()
+        con.execute(
+            f"COMMENT ON TABLE {target} IS {sql_literal(f'{load.manifest_uri} version {load.version}')}"
+        ).fetchall()
         _refresh_export_view(con, load)
         con.execute(
             f"UPDATE {LEDGER_TABLE} SET status = 'superseded' "

@@ -25,11 +25,6 @@ def parse_dag(dag_id: str):
 
 
 @pytest.fixture
-def warehouse(tmp_path):
-    return tmp_path / "warehouse.duckdb"
-
-
-@pytest.fixture
 def run_aws_billing(airflow_db, warehouse, monkeypatch):
     """Run the DAG once over `exports`; returns {task_id: [states]} and the run."""
 

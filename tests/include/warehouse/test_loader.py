@@ -22,11 +22,6 @@ from tests.helpers import (
 )
 
 
-@pytest.fixture
-def warehouse(tmp_path):
-    return tmp_path / "warehouse.duckdb"
-
-
 @pytest.mark.parametrize("fmt", ["cur1", "cur2"])
 def test_each_month_holds_exactly_the_generated_rows_and_cost(write_sample, warehouse, fmt):
     expected = {JAN: write_sample("cur", fmt, JAN), FEB: write_sample("cur", fmt, FEB)}
