@@ -8,6 +8,10 @@ PYTHON ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# focus-validator pins duckdb<2 and numpy<2, so it gets a venv of its own (see include/focus/validator.py);
+# pyarrow 20+ needs NumPy 2 and breaks its import.
+FOCUS_VENV := .venv-focus
+FOCUS_STAMP := $(FOCUS_VENV)/.installed
 
 export PYTHONPATH := $(CURDIR)
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
@@ -15,13 +19,19 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export UV_PYTHON_DOWNLOADS := never
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+# Cosmos renders the dbt task group from this manifest; rebuilt whenever the dbt project changes.
+DBT_MANIFEST := dbt/target/manifest.json
+DBT_SOURCES := $(shell find dbt/models dbt/macros dbt/seeds dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
 
-.PHONY: help install demo test lint format bench clean
+.PHONY: help install focus-validator dbt-manifest demo test lint format bench clean
 
 help:
 	@echo "make demo   - generate sample AWS billing data and run the aws_billing DAG on it"
 	@echo "make test   - lint (ruff) and run the test suite"
 	@echo "make bench  - loader throughput and memory (ROWS=1000000 by default, ROWS=10000000 for the target)"
+	@echo "make dbt-manifest - parse the dbt project into $(DBT_MANIFEST) (Cosmos renders the DAG's dbt tasks from it)"
+	@echo "make focus-validator - the FinOps Foundation's FOCUS validator in $(FOCUS_VENV) (test and demo set it up too)"
 
 install: $(STAMP)
 
@@ -32,10 +42,24 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-demo: $(STAMP)
+focus-validator: $(FOCUS_STAMP)
+
+$(FOCUS_STAMP):
+	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (python3.12 not found)"; exit 1; }
+	$(PYTHON) -m venv $(FOCUS_VENV)
+	$(FOCUS_VENV)/bin/python -m pip install --quiet --upgrade pip uv
+	$(FOCUS_VENV)/bin/uv pip install --python $(FOCUS_VENV)/bin/python --quiet focus-validator==2.2.1 'pyarrow<20'
+	touch $(FOCUS_STAMP)
+
+dbt-manifest: $(DBT_MANIFEST)
+
+$(DBT_MANIFEST): $(STAMP) $(DBT_SOURCES)
+	cd dbt && ../$(BIN)/dbt parse --profiles-dir . --quiet
+
+demo: $(STAMP) $(FOCUS_STAMP) $(DBT_MANIFEST)
 	$(BIN)/python scripts/demo.py
 
-test: $(STAMP) lint
+test: $(STAMP) $(FOCUS_STAMP) $(DBT_MANIFEST) lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -51,4 +75,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/load_month.py --rows $(ROWS)
 
 clean:
-	rm -rf $(VENV) .airflow data/finops.duckdb data/sample
+	rm -rf $(VENV) $(FOCUS_VENV) .airflow data/finops.duckdb data/sample dbt/target

@@ -1,4 +1,4 @@
-"""AWS billing: sense a new CUR / Data Exports delivery → replace its billing month in DuckDB.
+"""AWS billing: sense a new CUR / Data Exports delivery → replace its billing month in DuckDB → FOCUS models.
 
 Reloading past months: `airflow backfill create --dag-id aws_billing --from-date 2025-01-01
 --to-date 2025-03-31` makes one run per billing month, or trigger with Param `billing_periods`.
@@ -18,6 +18,7 @@ from include.orchestration import config
 from include.orchestration.assets import AWS_BILLING_MONTHS
 from include.orchestration.deliveries import BILLING_PERIODS_PARAM, deliveries_to_load, requested_periods, storage_path
 from include.orchestration.errors import fail_fast_on_bad_input
+from include.orchestration.focus_models import PLAN_TASK_ID, focus_build_plan, focus_models
 from include.orchestration.sensors import AwsDeliverySensor, has_work
 from include.orchestration.timetable import BillingMonthTimetable
 from include.settings import ExportConfig
@@ -82,13 +83,18 @@ def aws_billing():
         context["outlet_events"][AWS_BILLING_MONTHS].extra = summary
         return summary
 
+    @task(task_id=PLAN_TASK_ID)
+    def plan_focus_build(loaded: list[dict]) -> dict:
+        return focus_build_plan(config.warehouse_path(), loaded)
+
     s3_exports = exports_on.override(task_id="s3_exports")("s3")
     local_exports = exports_on.override(task_id="local_exports")("file")
     s3_sensors = AwsDeliverySensor.partial(task_id="wait_for_s3_delivery", **sensing).expand(export=s3_exports)
     local_sensors = wait_for_local_delivery.expand(export=local_exports)
     deliveries = find_deliveries()
     [s3_sensors, local_sensors] >> deliveries
-    load_billing_month.expand(delivery=deliveries)
+    loaded = load_billing_month.expand(delivery=deliveries)
+    plan_focus_build(loaded) >> focus_models()
 
 
 aws_billing()

@@ -27,6 +27,7 @@ os.environ.update(
     AIRFLOW__CORE__PLUGINS_FOLDER=str(PROJECT_ROOT / "plugins"),
     AIRFLOW__CORE__LOAD_EXAMPLES="False",
     AIRFLOW__CORE__UNIT_TEST_MODE="False",
+    AIRFLOW__COSMOS__ENABLE_TELEMETRY="False",  # no network here, and none wanted
     # Sensors look every second and give up after a few, so "nothing new" ends quickly.
     FINOPS_SENSOR_POKE_SECONDS="1",
     FINOPS_SENSOR_TIMEOUT_SECONDS="4",

@@ -190,6 +190,7 @@ def month_load(delivery: Delivery, files: list[LocalFile]) -> MonthLoad:
         schema=SCHEMA,
         export=delivery.export.name,
         table_stem=delivery.export.table_stem,
+        dataset=delivery.export.format.replace(".", "_"),
         billing_period=delivery.billing_period,
         manifest_uri=delivery.manifest_uri,
         version=delivery.version,

@@ -6,9 +6,11 @@ the billed (Σ unblended) and amortized totals of each month are exact by constr
 returned alongside the files. Rows are produced in bounded batches: 10M rows never sit in memory.
 
 Each month holds on-demand Usage over several accounts, services, regions and tags, plus one
-reserved instance (DiscountedUsage + RIFee, upfront Fee in its purchase month), one Compute
-Savings Plan (SavingsPlanCoveredUsage + SavingsPlanNegation + SavingsPlanRecurringFee), a
-support Fee, Tax per account, a Credit and a Refund.
+partial-upfront reserved instance (DiscountedUsage + RIFee, upfront Fee in its purchase month),
+one partial-upfront Compute Savings Plan (SavingsPlanCoveredUsage + SavingsPlanNegation +
+SavingsPlanRecurringFee, SavingsPlanUpfrontFee in its purchase month), spot usage, a Marketplace
+charge, a support Fee, EdpDiscount per account, a BundledDiscount and a PrivateRateDiscount, Tax
+per account, a Credit and a Refund (from the second month on, a Refund for the previous month).
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ SCALE = 10**8  # money is generated in integer units of 1e-8 USD
 _UUID_NAMESPACE = uuid.UUID("6f1c3e64-5a0b-4c53-9a5e-0f7d1b2c9e11")
 PAYER_ACCOUNT = "111111111111"
 ACCOUNTS = ["111111111111", "222222222222", "333333333333", "444444444444"]
+ACCOUNT_NAMES = {
+    "111111111111": "acme-payer",
+    "222222222222": "acme-prod",
+    "333333333333": "acme-data",
+    "444444444444": "acme-dev",
+}
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"]
 
 # product code, service name, usage type, operation, unit, on-demand rate (USD), family, resource prefix
@@ -162,6 +170,7 @@ LEGACY_COLUMNS = [
     ("product/regionCode", "OptionalString"),
     ("product/instanceType", "OptionalString"),
     ("product/productFamily", "OptionalString"),
+    ("product/sku", "OptionalString"),
     ("pricing/publicOnDemandCost", "OptionalBigDecimal"),
     ("pricing/publicOnDemandRate", "OptionalBigDecimal"),
     ("pricing/term", "OptionalString"),
@@ -180,7 +189,12 @@ LEGACY_COLUMNS = [
     ("savingsPlan/UsedCommitment", "OptionalBigDecimal"),
     ("savingsPlan/AmortizedUpfrontCommitmentForBillingPeriod", "OptionalBigDecimal"),
     ("savingsPlan/RecurringCommitmentForBillingPeriod", "OptionalBigDecimal"),
+    ("reservation/StartTime", "OptionalString"),
+    ("reservation/EndTime", "OptionalString"),
+    ("savingsPlan/StartTime", "OptionalString"),
+    ("savingsPlan/EndTime", "OptionalString"),
 ]
+_PRICED_KINDS = {"Usage", "DiscountedUsage", "SavingsPlanCoveredUsage", "SavingsPlanNegation", "RIFee", "Fee"}
 _MONEY_COLUMNS = {name for name, kind in LEGACY_COLUMNS if kind.endswith("BigDecimal")}
 _TIME_COLUMNS = {name for name, kind in LEGACY_COLUMNS if kind == "DateTime"}
 # CUR 2.0 keeps these product attributes as scalars; the others go into the `product` map.
@@ -189,9 +203,13 @@ _CUR2_PRODUCT_SCALARS = {"product/servicecode", "product/regionCode", "product/i
 RI_ARN = "arn:aws:ec2:us-east-1:222222222222:reserved-instances/4d2f7a10-ri-sample"
 RI_INSTANCES, RI_UPFRONT_RATE, RI_RECURRING_RATE, RI_UNUSED_HOURS = 2, 2_000_000, 3_000_000, 50  # 1e-8 USD/h
 SP_ARN = "arn:aws:savingsplans::333333333333:savingsplan/7c1e5b2a-sp-sample"
-SP_HOURLY_COMMITMENT = SCALE  # 1.00 USD per hour
+SP_HOURLY_COMMITMENT = SCALE  # 1.00 USD per hour, of which 0.60 paid upfront and 0.40 monthly
+SP_UPFRONT_RATE, SP_RECURRING_RATE = 60_000_000, 40_000_000
 SP_COVERED = [("i-0sp00000000000001", 6_000_000, 9_600_000), ("task-sp-000000002", 3_500_000, 4_048_000)]  # rate, od
 SUPPORT_FEE, CREDIT, REFUND, TAX_RATE_PERCENT = 100 * SCALE, -25 * SCALE, -350_000_000, 8
+EDP_DISCOUNT_PERCENT, BUNDLED_DISCOUNT, PRIVATE_RATE_DISCOUNT = 3, -20_000_000, -150_000_000
+SPOT_RATE, SPOT_HOURS = 3_500_000, 24  # m5.large spot for a day, on-demand rate 0.096
+MARKETPLACE = ("prod-8a7b6c5d4e3f", "Acme Log Analytics", "Acme Analytics LLC", 42 * SCALE)
 
 
 @dataclass
@@ -203,6 +221,7 @@ class MonthTotals:
     amortized_units: int = 0  # AWS amortized cost (CID formula), 1e-8 USD
     version: str = ""
     files: list[str] = field(default_factory=list)
+    commitment_units: dict[str, int] = field(default_factory=dict)  # amortized commitment per RI/SP ARN, 1e-8 USD
 
     @property
     def billed(self) -> Decimal:
@@ -212,6 +231,10 @@ class MonthTotals:
     def amortized(self) -> Decimal:
         return Decimal(self.amortized_units) / SCALE
 
+    @property
+    def commitments(self) -> dict[str, Decimal]:
+        return {arn: Decimal(units) / SCALE for arn, units in self.commitment_units.items()}
+
 
 def month_hours(month: date) -> int:
     return calendar.monthrange(month.year, month.month)[1] * 24
@@ -219,6 +242,10 @@ def month_hours(month: date) -> int:
 
 def _next_month(month: date) -> date:
     return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _previous_month(month: date) -> date:
+    return (month.replace(day=1) - timedelta(days=1)).replace(day=1)
 
 
 def _to_decimal_array(units: np.ndarray) -> pa.Array:
@@ -233,15 +260,17 @@ def _to_decimal_array(units: np.ndarray) -> pa.Array:
 class _MonthBuilder:
     """Builds one month's line items as column dicts of numpy arrays, batch by batch."""
 
-    def __init__(self, month: date, revision: int, seed: int, late_tags: bool, purchase_month: bool):
-        self.month, self.revision, self.late_tags, self.purchase_month = month, revision, late_tags, purchase_month
+    def __init__(self, month: date, revision: int, seed: int, term_start: date):
+        self.month, self.revision = month, revision
+        self.late_tags, self.purchase_month = month > term_start, month == term_start
+        self.term = (f"{term_start:%Y-%m-%d}T00:00:00.000Z", f"{term_start.year + 1}-{term_start:%m-%d}T00:00:00.000Z")
         self.rng = np.random.default_rng([seed, month.year, month.month, revision])
         self.hours = month_hours(month)
         self.start = datetime(month.year, month.month, 1)
         self.end = datetime(*_next_month(month).timetuple()[:3])
         self.usage_by_account = np.zeros(len(ACCOUNTS), dtype=np.int64)
         self.next_id = 0
-        self.tag_columns = [*TAG_VALUES, *([LATE_TAG] if late_tags else [])]
+        self.tag_columns = [*TAG_VALUES, *([LATE_TAG] if self.late_tags else [])]
 
     def _ids(self, n: int) -> np.ndarray:
         ids = np.arange(self.next_id, self.next_id + n)
@@ -317,7 +346,7 @@ class _MonthBuilder:
                     amortized_upfront=ri_hours * RI_UPFRONT_RATE,
                     unused_upfront=unused * RI_UPFRONT_RATE,
                     unused_recurring=unused * RI_RECURRING_RATE,
-                    unused_quantity=unused * 10_000,
+                    unused_quantity=unused * SCALE,
                 ),
             )
         )
@@ -384,12 +413,33 @@ class _MonthBuilder:
                 0,
                 self.hours,
                 self.hours * 10_000,
-                SP_HOURLY_COMMITMENT,
-                cost=commitment,
-                description="1 year No Upfront Compute Savings Plan",
-                sp=dict(total=commitment, used=sp_used, recurring=commitment, upfront=0),
+                SP_RECURRING_RATE,
+                cost=self.hours * SP_RECURRING_RATE,
+                description="1 year Partial Upfront Compute Savings Plan",
+                sp=dict(
+                    total=commitment,
+                    used=sp_used,
+                    recurring=self.hours * SP_RECURRING_RATE,
+                    upfront=self.hours * SP_UPFRONT_RATE,
+                ),
             )
         )
+        if self.purchase_month:
+            rows.append(
+                self._row(
+                    "SavingsPlanUpfrontFee",
+                    2,
+                    0,
+                    0,
+                    1,
+                    10_000,
+                    0,
+                    cost=8760 * SP_UPFRONT_RATE,
+                    description="1 year Partial Upfront Compute Savings Plan upfront fee",
+                    sp={},
+                )
+            )
+        self.commitment_units = {RI_ARN: amortized, SP_ARN: commitment}
         amortized += commitment  # Σ SP effective cost on covered usage + unused commitment
         rows.append(
             self._row(
@@ -405,8 +455,60 @@ class _MonthBuilder:
                 product=("AWSSupportBusiness", "AWS Support (Business)"),
             )
         )
+        rows.append(
+            self._row(
+                "Usage",
+                0,
+                0,
+                0,
+                SPOT_HOURS,
+                SPOT_HOURS * 10_000,
+                SPOT_RATE,
+                cost=SPOT_HOURS * SPOT_RATE,
+                description="$0.035 per Linux/UNIX m5.large spot instance-hour",
+                usage_type="SpotUsage:m5.large",
+                public_rate=9_600_000,
+                resource="i-0spot0000000001",
+            )
+        )
+        code, name, seller, price = MARKETPLACE
+        rows.append(
+            self._row(
+                "Usage",
+                3,
+                0,
+                0,
+                self.hours,
+                10_000,
+                price,
+                cost=price,
+                description="Acme Log Analytics, monthly subscription",
+                product=(code, name),
+                usage_type="SoftwareUsage:monthly",
+                billing_entity="AWS Marketplace",
+                legal_entity=seller,
+            )
+        )
         rows.append(self._row("Credit", 1, 0, 0, self.hours, 0, 0, cost=CREDIT, description="AWS Promotional Credit"))
-        rows.append(self._row("Refund", 2, 5, 0, self.hours, 0, 0, cost=REFUND, description="Refund for an S3 outage"))
+        # A refund for last month's S3 outage: a correction of an already invoiced period.
+        refunded_hours = self.hours if self.purchase_month else month_hours(_previous_month(self.month))
+        refunded_from = 0 if self.purchase_month else -refunded_hours
+        rows.append(
+            self._row("Refund", 2, 1, refunded_from, refunded_hours, 0, 0, cost=REFUND, description="Refund: S3 outage")
+        )
+        rows.append(
+            self._row("BundledDiscount", 1, 3, 0, self.hours, 0, 0, cost=BUNDLED_DISCOUNT, description="Free tier")
+        )
+        rows.append(
+            self._row(
+                "PrivateRateDiscount", 0, 1, 0, self.hours, 0, 0, cost=PRIVATE_RATE_DISCOUNT, description="Private rate"
+            )
+        )
+        for account, subtotal in enumerate(self.usage_by_account):
+            discount = -(int(subtotal) * EDP_DISCOUNT_PERCENT // 100)
+            rows.append(
+                self._row("EdpDiscount", account, 0, 0, self.hours, 0, 0, cost=discount, description="EDP discount")
+            )
         for account, subtotal in enumerate(self.usage_by_account):
             tax = (int(subtotal) * TAX_RATE_PERCENT // 100 // 10**6) * 10**6  # rounded down to cents
             rows.append(
@@ -414,7 +516,8 @@ class _MonthBuilder:
                     "Tax", account, 0, 0, self.hours, 0, 0, cost=tax, description="Tax for product code AmazonEC2"
                 )
             )
-        amortized += SUPPORT_FEE + CREDIT + REFUND + sum(r["cost"][0] for r in rows if r["kind"] == "Tax")
+        # Everything that is neither an RI nor a Savings Plan line counts at its unblended cost.
+        amortized += sum(int(r["cost"][0]) for r in rows if r["ri"] is None and r["sp"] is None)
         self.fixed_amortized = int(amortized)
         return rows
 
@@ -435,6 +538,9 @@ class _MonthBuilder:
         public_rate=None,
         resource=None,
         product=None,
+        usage_type=None,
+        billing_entity="AWS",
+        legal_entity="Amazon Web Services, Inc.",
     ) -> dict:
         return {
             "kind": kind,
@@ -453,6 +559,9 @@ class _MonthBuilder:
             "public_rate": public_rate,
             "resource_id": resource,
             "product": product,
+            "usage_type": usage_type,
+            "billing_entity": billing_entity,
+            "legal_entity": legal_entity,
             "tags": {},
         }
 
@@ -475,7 +584,8 @@ def _legacy_table(builder: _MonthBuilder, batch: dict) -> pa.Table:
     ids = pc.binary_join_element_wise(
         f"{builder.month:%Y%m}r{builder.revision}-", pa.array(batch["id"]).cast(pa.string()), ""
     )
-    if kind == "Usage":
+    generated_usage = "description" not in batch  # a batch of on-demand usage, not one fixed row
+    if generated_usage:
         account = pa.array(ACCOUNTS).take(pa.array(batch["account"]))
         region = pa.array(REGIONS).take(pa.array(batch["region"]))
         resource = pc.binary_join_element_wise(
@@ -490,7 +600,7 @@ def _legacy_table(builder: _MonthBuilder, batch: dict) -> pa.Table:
         ri, sp = {}, {}
     else:
         account = const(ACCOUNTS[int(batch["account"][0])])
-        region = const(REGIONS[0]) if kind not in ("Tax", "Credit", "Refund") else none_text
+        region = const(REGIONS[0]) if kind not in ("Tax", "Credit", "Refund", "EdpDiscount") else none_text
         resource = const(batch["resource_id"]) if batch["resource_id"] else none_text
         description = const(batch["description"])
         code, name = batch["product"] or (SERVICES[int(svc[0])][0], SERVICES[int(svc[0])][1])
@@ -511,7 +621,7 @@ def _legacy_table(builder: _MonthBuilder, batch: dict) -> pa.Table:
         "bill/InvoiceId": const(f"INV-{builder.month:%Y%m}-001"),
         "bill/InvoicingEntity": const("Amazon Web Services, Inc."),
         "bill/BillType": const("Anniversary"),
-        "bill/BillingEntity": const("AWS"),
+        "bill/BillingEntity": const("AWS") if generated_usage else const(batch["billing_entity"]),
         "bill/PayerAccountId": const(PAYER_ACCOUNT),
         "bill/BillingPeriodStartDate": const(period_start),
         "bill/BillingPeriodEndDate": const(period_end),
@@ -520,9 +630,9 @@ def _legacy_table(builder: _MonthBuilder, batch: dict) -> pa.Table:
         "lineItem/UsageStartDate": _utc_strings(start),
         "lineItem/UsageEndDate": _utc_strings(end),
         "lineItem/ProductCode": servicecode,
-        "lineItem/UsageType": pick(2) if kind == "Usage" else const(SERVICES[int(svc[0])][2]),
-        "lineItem/Operation": pick(3) if kind == "Usage" else const(SERVICES[int(svc[0])][3]),
-        "lineItem/AvailabilityZone": pc.binary_join_element_wise(region, "a", "") if kind == "Usage" else none_text,
+        "lineItem/UsageType": pick(2) if generated_usage else const(batch["usage_type"] or SERVICES[int(svc[0])][2]),
+        "lineItem/Operation": pick(3) if generated_usage else const(SERVICES[int(svc[0])][3]),
+        "lineItem/AvailabilityZone": pc.binary_join_element_wise(region, "a", "") if generated_usage else none_text,
         "lineItem/ResourceId": resource,
         "lineItem/UsageAmount": money(batch["amount"] * 10_000),
         "lineItem/CurrencyCode": const("USD"),
@@ -530,20 +640,21 @@ def _legacy_table(builder: _MonthBuilder, batch: dict) -> pa.Table:
         "lineItem/UnblendedCost": money(batch["cost"]),
         "lineItem/LineItemDescription": description,
         "lineItem/TaxType": const("Sales Tax") if kind == "Tax" else none_text,
-        "lineItem/LegalEntity": const("Amazon Web Services, Inc."),
+        "lineItem/LegalEntity": const("Amazon Web Services, Inc.") if generated_usage else const(batch["legal_entity"]),
         "product/ProductName": product_name,
         "product/servicecode": servicecode,
         "product/regionCode": region,
         "product/instanceType": const("m5.large")
         if kind in ("DiscountedUsage", "RIFee", "Fee") and batch["ri"] is not None
         else none_text,
-        "product/productFamily": pick(6) if kind == "Usage" else const(SERVICES[int(svc[0])][6]),
+        "product/productFamily": pick(6) if generated_usage else const(SERVICES[int(svc[0])][6]),
+        "product/sku": pc.binary_join_element_wise(servicecode, region, "-") if kind in _PRICED_KINDS else none_text,
         "pricing/publicOnDemandCost": public_cost,
         "pricing/publicOnDemandRate": public_rate,
         "pricing/term": const("OnDemand")
-        if kind == "Usage"
+        if generated_usage
         else (const("Reserved") if batch.get("ri") is not None else none_text),
-        "pricing/unit": pick(4) if kind == "Usage" else const(SERVICES[int(svc[0])][4]),
+        "pricing/unit": pick(4) if generated_usage else const(SERVICES[int(svc[0])][4]),
         "reservation/ReservationARN": ri_arn,
         "reservation/EffectiveCost": ri_money("effective"),
         "reservation/AmortizedUpfrontFeeForBillingPeriod": ri_money("amortized_upfront"),
@@ -558,6 +669,10 @@ def _legacy_table(builder: _MonthBuilder, batch: dict) -> pa.Table:
         "savingsPlan/UsedCommitment": sp_money("used"),
         "savingsPlan/AmortizedUpfrontCommitmentForBillingPeriod": sp_money("upfront"),
         "savingsPlan/RecurringCommitmentForBillingPeriod": sp_money("recurring"),
+        "reservation/StartTime": const(builder.term[0]) if batch.get("ri") is not None else none_text,
+        "reservation/EndTime": const(builder.term[1]) if batch.get("ri") is not None else none_text,
+        "savingsPlan/StartTime": const(builder.term[0]) if batch.get("sp") is not None else none_text,
+        "savingsPlan/EndTime": const(builder.term[1]) if batch.get("sp") is not None else none_text,
     }
     for tag in builder.tag_columns:
         values = TAG_VALUES.get(tag, ["alpha", "beta", None])
@@ -585,6 +700,12 @@ def _cur2_table(legacy: pa.Table) -> pa.Table:
         elif name in _TIME_COLUMNS:
             column = pc.strptime(column, format="%Y-%m-%dT%H:%M:%SZ", unit="ms")
         columns[athena_column_name(name)] = column
+    # CUR 2.0 also names the accounts (legacy CUR does not).
+    columns["bill_payer_account_name"] = pa.array([ACCOUNT_NAMES[PAYER_ACCOUNT]] * legacy.num_rows, pa.string())
+    account_ids = legacy["lineItem/UsageAccountId"].combine_chunks()
+    columns["line_item_usage_account_name"] = pa.array(list(ACCOUNT_NAMES.values())).take(
+        pc.index_in(account_ids, pa.array(list(ACCOUNT_NAMES)))
+    )
     columns["resource_tags"] = _map_column(legacy, tag_names, lambda tag: athena_column_name(tag.split("/", 1)[1]))
     columns["product"] = _map_column(legacy, ["product/ProductName"], lambda _: "product_name")
     return pa.table(columns)
@@ -615,7 +736,8 @@ def _month_tables(builder: _MonthBuilder, rows: int, batch_rows: int) -> Iterato
 
 def _fixed_row_count(builder: _MonthBuilder) -> int:
     days = builder.hours // 24
-    return days + 1 + int(builder.purchase_month) + 2 * days * len(SP_COVERED) + 1 + 1 + 2 + len(ACCOUNTS)
+    commitments = days + 1 + 2 * days * len(SP_COVERED) + 1 + 2 * int(builder.purchase_month)
+    return commitments + 1 + 2 + 2 + 2 + 2 * len(ACCOUNTS)  # support, spot + marketplace, credit + refund, ...
 
 
 def write_month(
@@ -634,7 +756,7 @@ def write_month(
 ) -> MonthTotals:
     """Write one delivery of one month (legacy `cur1` or `cur2`) with its manifests."""
     first_month = first_month or month
-    builder = _MonthBuilder(month, revision, seed, late_tags=month > first_month, purchase_month=month == first_month)
+    builder = _MonthBuilder(month, revision, seed, term_start=first_month)
     version = str(uuid.uuid5(_UUID_NAMESPACE, f"{export_name}/{month}/{revision}/{seed}"))
     totals = MonthTotals(version=version)
     bucket, _, prefix = s3_uri.removeprefix("s3://").partition("/")
@@ -645,6 +767,7 @@ def write_month(
         writer.write(table if fmt == "cur1" else _cur2_table(table))
     writer.close()
     totals.amortized_units = int(builder.usage_by_account.sum()) + builder.fixed_amortized
+    totals.commitment_units = builder.commitment_units
     totals.files = writer.files
     columns = [name for name, _ in LEGACY_COLUMNS] + builder.tag_columns
     _write_manifests(out_root, export_name, fmt, month, version, writer, bucket, prefix, columns)

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 LEDGER_TABLE = "finops_meta.load_ledger"
+EXPORTS_TABLE = "finops_meta.exports"  # which dataset (format) each loaded export belongs to
 
 CREATE_LEDGER_SQL = f"""
 CREATE SCHEMA IF NOT EXISTS finops_meta;
@@ -31,6 +32,13 @@ CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (
     duration_s      DOUBLE,
     status          VARCHAR NOT NULL,   -- loaded | superseded | failed
     error           VARCHAR
+);
+CREATE TABLE IF NOT EXISTS {EXPORTS_TABLE} (
+    source          VARCHAR NOT NULL,
+    export          VARCHAR NOT NULL,
+    dataset         VARCHAR NOT NULL,   -- the export's format as a view name, e.g. cur1, cur2, focus_1_2
+    relation        VARCHAR NOT NULL,   -- schema.view over all of the export's months
+    PRIMARY KEY (source, export)
 );
 """
 

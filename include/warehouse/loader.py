@@ -19,7 +19,7 @@ from typing import Protocol
 
 import duckdb
 
-from include.warehouse.ledger import LEDGER_TABLE, ensure_ledger
+from include.warehouse.ledger import EXPORTS_TABLE, LEDGER_TABLE, ensure_ledger
 
 
 def writer_settings() -> dict:
@@ -65,6 +65,7 @@ class MonthLoad:
     schema: str
     export: str
     table_stem: str
+    dataset: str  # the export's format; exports of one format are unioned into `sources_<source>.<dataset>`
     billing_period: date
     manifest_uri: str
     version: str
@@ -190,6 +191,7 @@ def _swap_in(con: duckdb.DuckDBPyConnection, load: MonthLoad, rows: int, billed:
             f"COMMENT ON TABLE {target} IS {sql_literal(f'{load.manifest_uri} version {load.version}')}"
         ).fetchall()
         _refresh_export_view(con, load)
+        _refresh_dataset_view(con, load)
         con.execute(
             f"UPDATE {LEDGER_TABLE} SET status = 'superseded' "
             "WHERE source = ? AND export = ? AND billing_period = ? AND status = 'loaded'",
@@ -211,6 +213,23 @@ def _refresh_export_view(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> Non
     ).fetchall()
     union = " UNION ALL BY NAME ".join(f'SELECT * FROM "{load.schema}"."{name}"' for (name,) in months)
     con.execute(f'CREATE OR REPLACE VIEW "{load.schema}"."{load.table_stem}" AS {union}').fetchall()
+
+
+def _refresh_dataset_view(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
+    """`sources_<source>.<dataset>`: every export of one format, with `_export`; what dbt reads."""
+    con.execute(
+        f"INSERT OR REPLACE INTO {EXPORTS_TABLE} VALUES (?, ?, ?, ?)",
+        [load.source, load.export, load.dataset, f"{load.schema}.{load.table_stem}"],
+    ).fetchall()
+    exports = con.execute(
+        f"SELECT export, relation FROM {EXPORTS_TABLE} WHERE source = ? AND dataset = ? ORDER BY export",
+        [load.source, load.dataset],
+    ).fetchall()
+    union = " UNION ALL BY NAME ".join(
+        f"SELECT {sql_literal(export)} AS _export, * FROM {relation}" for export, relation in exports
+    )
+    con.execute(f'CREATE SCHEMA IF NOT EXISTS "sources_{load.source}"').fetchall()
+    con.execute(f'CREATE OR REPLACE VIEW "sources_{load.source}"."{load.dataset}" AS {union}').fetchall()
 
 
 def _record_failure(con: duckdb.DuckDBPyConnection, load: MonthLoad, err: Exception, duration: float) -> None:

@@ -1,0 +1,46 @@
+{#
+  Helpers for sources that may be absent or whose columns vary: legacy CUR only has the
+  reservation/savingsPlan/tag columns an account uses, and a format nobody exports has no view.
+#}
+
+{# The source's relation if the loader has created it, else none. #}
+{% macro existing_source(source_name, table_name) %}
+    {% set declared = source(source_name, table_name) %}
+    {% if not execute %}{{ return(declared) }}{% endif %}
+    {{ return(adapter.get_relation(declared.database, declared.schema, declared.identifier)) }}
+{% endmacro %}
+
+{# `from` target: the relation, or an empty row set so the model still builds with its columns. #}
+{% macro relation_or_empty(relation) %}
+    {%- if relation -%}{{ relation }}{%- else -%}(select 1 as no_source where false) as no_source{%- endif -%}
+{% endmacro %}
+
+{# The names of a relation's columns, lower-cased (empty when the relation is absent). #}
+{% macro column_names(relation) %}
+    {% if not execute or not relation %}{{ return([]) }}{% endif %}
+    {{ return(adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list) }}
+{% endmacro %}
+
+{# `column` cast to `type` when the relation has it, else a typed null; aliased to `alias`. #}
+{% macro column_or_null(columns, column, type, alias=none) %}
+    {%- if column | lower in columns -%}
+        cast("{{ column }}" as {{ type }})
+    {%- else -%}
+        cast(null as {{ type }})
+    {%- endif %} as {{ alias or column }}
+{%- endmacro %}
+
+{# Keep only the billing months named in var('billing_periods') (all months when empty). #}
+{% macro billing_period_filter(column) %}
+    {%- set periods = var('billing_periods', '') | string | trim -%}
+    {%- if periods -%}
+        where strftime({{ column }}, '%Y-%m') in (
+            {%- for period in periods.split(',') | map('trim') -%}
+                {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}$', period) -%}
+                    {{ exceptions.raise_compiler_error("var billing_periods: '" ~ period ~ "' is not YYYY-MM") }}
+                {%- endif -%}
+                '{{ period }}'{{ ', ' if not loop.last }}
+            {%- endfor -%}
+        )
+    {%- endif -%}
+{% endmacro %}

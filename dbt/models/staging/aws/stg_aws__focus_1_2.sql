@@ -1,0 +1,27 @@
+-- AWS Data Exports FOCUS 1.2 (FOCUS_1_2_AWS): already FOCUS; typed, maps to JSON, x_ lineage added.
+-- depends_on: {{ source('aws', 'focus1_2') }}
+{%- set relation = existing_source('aws', 'focus1_2') %}
+{%- set columns = column_names(relation) %}
+{%- set maps = ['tags', 'skupricedetails'] %}
+
+select
+    {%- for name, type in focus_columns() %}
+    {%- if name | lower in maps and name | lower in columns %}
+    nullif(to_json("{{ name }}"), '{}') as "{{ name }}",
+    {%- elif name == 'ServiceProviderName' or name == 'HostProviderName' %}
+    {{ column_or_null(columns, 'ProviderName', type, name) }},
+    {%- else %}
+    {{ column_or_null(columns, name, type) }},
+    {%- endif %}
+    {%- endfor %}
+    'aws_focus_1_2' as x_Dataset,
+    {{ column_or_null(columns, '_export', 'varchar', 'x_ExportName') }},
+    {{ column_or_null(columns, '_billing_period', 'date', 'x_BillingPeriod') }},
+    {{ column_or_null(columns, 'x_ServiceCode', 'varchar') }},
+    cast(null as varchar) as x_UsageType,
+    {{ column_or_null(columns, 'x_Operation', 'varchar') }},
+    {{ column_or_null(columns, '_source_file', 'varchar', 'x_SourceFile') }},
+    {{ column_or_null(columns, '_manifest_version', 'varchar', 'x_ManifestVersion') }},
+    cast(null as varchar) as x_LineItemType
+from {{ relation_or_empty(relation) }}
+{{ billing_period_filter('_billing_period') if relation }}

@@ -1,0 +1,1 @@
+"""FOCUS conformance: checking our FOCUS output with the FinOps Foundation's focus-validator."""

@@ -1,0 +1,59 @@
+"""The dbt project as a Cosmos task group: FOCUS models built right after a load, in the DAG run.
+
+Cosmos renders one Airflow task per dbt node from `dbt/target/manifest.json` (built by `make`,
+`make dbt-manifest`, or the image build), so parsing the DAG never runs dbt. Without a manifest it
+falls back to `dbt ls` at parse time (slower, needs the dbt executable). Every dbt task writes
+DuckDB, so all of them run in the `duckdb_writer` pool; the warehouse path and the months to
+rebuild come from the run (XCom of `plan_focus_build`), not from parse time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+from include.settings import PROJECT_ROOT
+
+DBT_PROJECT = PROJECT_ROOT / "dbt"
+DBT_MANIFEST = DBT_PROJECT / "target" / "manifest.json"
+PLAN_TASK_ID = "plan_focus_build"
+WRITER_POOL = "duckdb_writer"
+
+
+def focus_build_plan(warehouse: Path, loaded: list[dict]) -> dict:
+    """What the dbt tasks need from this run: the absolute warehouse path and the months to rebuild."""
+    periods = sorted({summary["billing_period"] for summary in loaded})
+    return {"warehouse": str(Path(warehouse).resolve()), "billing_periods": ",".join(periods)}
+
+
+def _from_plan(key: str) -> str:
+    return f"{{{{ ti.xcom_pull(task_ids='{PLAN_TASK_ID}')['{key}'] }}}}"
+
+
+def focus_models(group_id: str = "focus_models", manifest: Path = DBT_MANIFEST) -> DbtTaskGroup:
+    """The dbt project's seeds, models and tests; must be created inside a DAG after the plan task."""
+    return DbtTaskGroup(
+        group_id=group_id,
+        project_config=ProjectConfig(
+            dbt_project_path=DBT_PROJECT,
+            manifest_path=manifest if manifest.exists() else None,
+            project_name="open_finops",
+        ),
+        profile_config=ProfileConfig(
+            profile_name="open_finops", target_name="warehouse", profiles_yml_filepath=DBT_PROJECT / "profiles.yml"
+        ),
+        execution_config=ExecutionConfig(execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST if manifest.exists() else LoadMode.DBT_LS,
+            test_behavior=TestBehavior.AFTER_ALL,
+        ),
+        operator_args={
+            "pool": WRITER_POOL,
+            "install_deps": False,
+            "env": {"FINOPS_WAREHOUSE_PATH": _from_plan("warehouse")},
+            "vars": {"billing_periods": _from_plan("billing_periods")},
+            "retries": 0,
+        },
+    )
