@@ -198,7 +198,13 @@ _PRICED_KINDS = {"Usage", "DiscountedUsage", "SavingsPlanCoveredUsage", "Savings
 _MONEY_COLUMNS = {name for name, kind in LEGACY_COLUMNS if kind.endswith("BigDecimal")}
 _TIME_COLUMNS = {name for name, kind in LEGACY_COLUMNS if kind == "DateTime"}
 # CUR 2.0 keeps these product attributes as scalars; the others go into the `product` map.
-_CUR2_PRODUCT_SCALARS = {"product/servicecode", "product/regionCode", "product/instanceType", "product/productFamily"}
+_CUR2_PRODUCT_SCALARS = {
+    "product/servicecode",
+    "product/regionCode",
+    "product/instanceType",
+    "product/productFamily",
+    "product/sku",
+}
 
 RI_ARN = "arn:aws:ec2:us-east-1:222222222222:reserved-instances/4d2f7a10-ri-sample"
 RI_INSTANCES, RI_UPFRONT_RATE, RI_RECURRING_RATE, RI_UNUSED_HOURS = 2, 2_000_000, 3_000_000, 50  # 1e-8 USD/h
@@ -898,6 +904,25 @@ def _write_manifests(
     for folder in targets:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{export_name}-Manifest.json").write_text(json.dumps(body, indent=1))
+
+
+def write_legacy_rows(
+    out_root: Path, export_name: str, month: date, rows: list[dict[str, str]], *, s3_uri: str, version: str
+) -> list[str]:
+    """One legacy CUR delivery holding exactly `rows` (CUR header → text), e.g. a hand-written scenario.
+
+    Every generator column is written (blank where a row has no value) plus any extra columns the
+    rows name; returns the delivery's data files.
+    """
+    names = [name for name, _ in LEGACY_COLUMNS]
+    names += sorted({key for row in rows for key in row} - set(names))
+    table = pa.table({name: pa.array([row.get(name) for row in rows], pa.string()) for name in names})
+    bucket, _, prefix = s3_uri.removeprefix("s3://").partition("/")
+    writer = _ChunkWriter(out_root, export_name, "cur1", month, version, chunk_rows=len(rows) or 1)
+    writer.write(table)
+    writer.close()
+    _write_manifests(out_root, export_name, "cur1", month, version, writer, bucket, prefix, names)
+    return writer.files
 
 
 def generate(

@@ -26,6 +26,7 @@ FOCUS_VERSION = "1.2"
 RULE_MODEL_FILE = "model-1.2.0.1.json"
 PYTHON_ENV_VAR = "FINOPS_FOCUS_VALIDATOR_PYTHON"
 ALLOWLIST_PATH = Path(__file__).with_name("validator_allowlist.csv")
+MART = "focus.cost_and_usage"
 
 _RULE_ID = re.compile(r"[A-Za-z]+-[A-Z]-\d{3}-[A-Z]")
 _ALLOWLIST_COLUMNS = ["rule_id", "defect", "upstream"]
@@ -131,6 +132,18 @@ def run_validator(data_path: Path, report_path: Path) -> ValidatorReport:
     if not report_path.is_file():
         raise ValidatorError(f"focus-validator wrote no report for {data_path} (expected {report_path}):\n{output}")
     return parse_junit(report_path, rules_dir / RULE_MODEL_FILE)
+
+
+def validate_mart(warehouse_path: Path, workdir: Path, relation: str = MART) -> ValidatorReport:
+    """Export the FOCUS mart from the warehouse to Parquet (read-only) and run the validator on it."""
+    import duckdb
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    parquet = workdir / "cost_and_usage.parquet"
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        con.execute(f"COPY (SELECT * FROM {relation}) TO '{parquet}' (FORMAT parquet)").fetchall()
+    return run_validator(parquet, workdir / "focus-validator.xml")
 
 
 def parse_junit(path: Path, rule_model: Path | None = None) -> ValidatorReport:

@@ -27,7 +27,7 @@ select * exclude (unused_cost) replace (
     unused_cost as effective_cost,
     coalesce(public_on_demand_rate * reservation_unused_quantity, 0) as list_cost,
     cast(0 as decimal(38, 18)) as contracted_cost,
-    cast(null as decimal(38, 18)) as list_unit_price,
+    case when row_kind = 'reservation_recurring_fee' then public_on_demand_rate end as list_unit_price,
     cast(null as decimal(38, 18)) as contracted_unit_price
 )
 from fees

@@ -78,6 +78,9 @@ select
     case
         when row_kind in ('usage', 'reservation_usage', 'savings_plan_usage')
             then coalesce(public_on_demand_cost, unblended_cost)
+        -- a reservation's fee line may carry the on-demand rate of what it reserves
+        when row_kind = 'reservation_recurring_fee'
+            then coalesce(public_on_demand_cost, public_on_demand_rate * usage_amount, unblended_cost)
         when row_kind = 'discount' then 0
         else unblended_cost
     end as list_cost,
@@ -86,7 +89,8 @@ select
         else unblended_cost
     end as contracted_cost,
     case
-        when row_kind in ('usage', 'reservation_usage', 'savings_plan_usage') then public_on_demand_rate
+        when row_kind in ('usage', 'reservation_usage', 'savings_plan_usage', 'reservation_recurring_fee')
+            then public_on_demand_rate
     end as list_unit_price,
     case
         when row_kind = 'reservation_usage' then public_on_demand_rate

@@ -58,11 +58,12 @@ select
         when 'reservation' then regexp_extract(reservation_arn, '[^/:]+$')
         when 'savings_plan' then regexp_extract(savings_plan_arn, '[^/:]+$')
     end as CommitmentDiscountName,
-    -- reservations are counted in hours, Savings Plans in the commitment's currency
+    -- reservations are counted in hours (normalized hours when AWS reports size-flexible units),
+    -- Savings Plans in the commitment's currency
     case
-        when row_kind = 'reservation_usage' then usage_amount
-        when row_kind = 'unused_reservation' then reservation_unused_quantity
-        when row_kind = 'reservation_recurring_fee' then usage_amount
+        when row_kind = 'reservation_usage' then coalesce(normalized_usage_amount, usage_amount)
+        when row_kind = 'unused_reservation' then coalesce(reservation_unused_normalized_units, reservation_unused_quantity)
+        when row_kind = 'reservation_recurring_fee' then coalesce(reservation_normalized_units, usage_amount)
         when row_kind = 'reservation_upfront_fee'
             then usage_amount * date_diff('hour', cast(reservation_start_time as timestamp),
                                           cast(reservation_end_time as timestamp))
@@ -75,8 +76,12 @@ select
     end as CommitmentDiscountStatus,
     case commitment_kind when 'reservation' then 'Reserved Instance' when 'savings_plan' then 'Savings Plan' end
         as CommitmentDiscountType,
-    case commitment_kind when 'reservation' then 'Hour' when 'savings_plan' then currency_code end
-        as CommitmentDiscountUnit,
+    case
+        when commitment_kind = 'savings_plan' then currency_code
+        when coalesce(normalized_usage_amount, reservation_unused_normalized_units, reservation_normalized_units)
+            is not null then 'Normalized Hour'
+        when commitment_kind = 'reservation' then 'Hour'
+    end as CommitmentDiscountUnit,
     case when charge_category = 'Usage' and row_kind in ('usage', 'reservation_usage', 'savings_plan_usage')
         and charge_class is null then usage_amount end as ConsumedQuantity,
     case when charge_category = 'Usage' and row_kind in ('usage', 'reservation_usage', 'savings_plan_usage')
@@ -94,10 +99,14 @@ select
     contracted_unit_price as PricingCurrencyContractedUnitPrice,
     effective_cost as PricingCurrencyEffectiveCost,
     list_unit_price as PricingCurrencyListUnitPrice,
+    case
+        when row_kind in ('usage', 'reservation_usage', 'savings_plan_usage', 'reservation_recurring_fee',
+                          'savings_plan_recurring_fee', 'fee') then usage_amount
+        when row_kind = 'unused_reservation' then reservation_unused_quantity
+    end as PricingQuantity,
     case when row_kind in ('usage', 'reservation_usage', 'savings_plan_usage', 'reservation_recurring_fee',
-                           'savings_plan_recurring_fee', 'fee') then usage_amount end as PricingQuantity,
-    case when row_kind in ('usage', 'reservation_usage', 'savings_plan_usage', 'reservation_recurring_fee',
-                           'savings_plan_recurring_fee', 'fee') then {{ focus_unit('pricing_unit') }} end as PricingUnit,
+                           'savings_plan_recurring_fee', 'fee', 'unused_reservation')
+        then {{ focus_unit('pricing_unit') }} end as PricingUnit,
     'AWS' as ProviderName,
     case when billing_entity = 'AWS Marketplace' then coalesce(legal_entity, billing_entity) else 'AWS' end
         as PublisherName,

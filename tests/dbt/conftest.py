@@ -1,0 +1,85 @@
+"""Real dbt runs on real DuckDB files: the generator's exports, loaded by the loader, built by dbt."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from include.aws.sample_data import MonthTotals, write_month
+from include.orchestration.focus_models import DBT_PROJECT
+from tests.conftest import FEB, JAN, MAR, S3_URI
+from tests.helpers import deliveries, load, local_export
+
+EXPORTS = [("legacy", "cur1"), ("cur2", "cur2")]
+MONTH_ROWS = 1_500
+
+
+@contextmanager
+def _warehouse_env(warehouse: Path):
+    before = os.environ.get("FINOPS_WAREHOUSE_PATH")
+    os.environ["FINOPS_WAREHOUSE_PATH"] = str(warehouse)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("FINOPS_WAREHOUSE_PATH")
+        else:
+            os.environ["FINOPS_WAREHOUSE_PATH"] = before
+
+
+def dbt(warehouse: Path, *args: str) -> None:
+    """Run one dbt command on `warehouse` in-process; fails the test with dbt's own error."""
+    from dbt.cli.main import dbtRunner
+
+    with _warehouse_env(warehouse):
+        result = dbtRunner().invoke(
+            [*args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT), "--quiet"]
+        )
+    if not result.success:
+        failed = [
+            f"{r.node.name}: {r.status} {r.message}"
+            for r in getattr(result.result, "results", [])
+            if str(r.status) not in ("success", "pass")
+        ]
+        pytest.fail(f"dbt {' '.join(args)} failed: {result.exception or failed}")
+
+
+def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+@dataclass
+class FocusWarehouse:
+    """A warehouse with FOCUS built, and what the generator says each (export, month) holds."""
+
+    path: Path
+    root: Path
+    expected: dict[tuple[str, str], MonthTotals] = field(default_factory=dict)
+
+    def deliver(self, name: str, fmt: str, month, revision: int = 1, rows: int = MONTH_ROWS) -> None:
+        totals = write_month(
+            self.root, name, fmt, month, rows=rows, s3_uri=S3_URI, revision=revision, chunk_rows=700, first_month=JAN
+        )
+        self.expected[(name, f"{month:%Y-%m}")] = totals
+        export = local_export(name, fmt, self.root, S3_URI)
+        for delivery in deliveries(export):
+            if delivery.billing_period == month:
+                load(self.path, delivery)
+
+
+@pytest.fixture(scope="session")
+def focus_warehouse(tmp_path_factory) -> FocusWarehouse:
+    """Three months of legacy CUR and CUR 2.0, loaded and built into focus.cost_and_usage once (read only)."""
+    workdir = tmp_path_factory.mktemp("focus")
+    built = FocusWarehouse(path=workdir / "warehouse.duckdb", root=workdir / "mirror")
+    for name, fmt in EXPORTS:
+        for month in (JAN, FEB, MAR):
+            built.deliver(name, fmt, month)
+    dbt(built.path, "build")
+    return built
