@@ -79,6 +79,45 @@ def print_months(warehouse: Path, expected: dict) -> bool:
     return all_match and len(months) == len(expected)
 
 
+def print_focus(warehouse: Path, expected: dict) -> bool:
+    """The FOCUS mart per month and ServiceCategory, and each month's reconciliation to the generator."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        by_category = con.execute(
+            "SELECT x_BillingPeriod, ServiceCategory, sum(BilledCost), sum(EffectiveCost) FROM focus.cost_and_usage "
+            "WHERE x_ExportName = ? GROUP BY ALL ORDER BY 1, 3 DESC",
+            [EXPORTS[1][0]],
+        ).fetchall()
+        totals = con.execute(
+            "SELECT x_ExportName, x_BillingPeriod, count(*), sum(BilledCost), sum(EffectiveCost) "
+            "FROM focus.cost_and_usage GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    print(f"\nFOCUS 1.2 focus.cost_and_usage, export {EXPORTS[1][0]}, per month and ServiceCategory (USD):")
+    print(f"{'month':8} {'ServiceCategory':28} {'BilledCost':>14} {'EffectiveCost':>14}")
+    for month, category, billed, effective in by_category:
+        print(f"{month:%Y-%m}  {category:28} {billed:>14,.2f} {effective:>14,.2f}")
+    print("\nReconciliation (Σ BilledCost = Σ lineItem/UnblendedCost, Σ EffectiveCost = AWS amortized cost):")
+    print(f"{'export':20} {'month':8} {'FOCUS rows':>10} {'BilledCost':>16} {'EffectiveCost':>16}  exact")
+    all_exact = len(totals) == len(expected)
+    for export, month, rows, billed, effective in totals:
+        want = expected[(export, month)]
+        exact = abs(billed - want.billed) < Decimal("1e-6") and abs(effective - want.amortized) < Decimal("1e-6")
+        all_exact &= exact
+        verdict = "yes" if exact else "NO"
+        print(f"{export:20} {month:%Y-%m}  {rows:>10,} {billed:>16,.6f} {effective:>16,.6f}  {verdict}")
+    return all_exact
+
+
+def print_validator_verdict(warehouse: Path) -> bool:
+    from include.focus.validator import load_allowlist, unexpected_failures, validate_mart, verdict
+
+    report = validate_mart(warehouse, PROJECT_ROOT / "data" / "validation")
+    allowlist = load_allowlist()
+    print(f"\n{verdict(report, allowlist)}")
+    return not unexpected_failures(report, allowlist)
+
+
 def main() -> None:
     expected = generate_sample_exports()
     print(f"Generated {len(MONTHS)} months x {len(EXPORTS)} exports under {SAMPLE_ROOT.relative_to(PROJECT_ROOT)}")
@@ -97,6 +136,10 @@ def main() -> None:
         sys.exit("the DAG run failed; see the task logs above")
     if not print_months(warehouse, expected):
         sys.exit("warehouse totals differ from the generated ones")
+    if not print_focus(warehouse, expected):
+        sys.exit("the FOCUS mart does not reconcile to the generated totals")
+    if not print_validator_verdict(warehouse):
+        sys.exit("focus-validator found failures beyond the allowlist")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ with booked as (
         sum(EffectiveCost) as booked_cost
     from {{ ref('cost_and_usage') }}
     where CommitmentDiscountStatus in ('Used', 'Unused')
+        and x_Dataset in ('aws_cur1', 'aws_cur2')  -- AWS's FOCUS export has no CUR fee lines to compare with
     group by all
 
 ),

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import duckdb
 import pytest
 
+from include.orchestration.assets import AWS_BILLING_MONTHS
 from tests.conftest import FEB, JAN, S3_URI, export_config, upload_tree
 from tests.helpers import (
     assert_same_money,
@@ -27,6 +29,27 @@ def _assert_months_match(warehouse, table_stem: str, expected: dict[date, object
         rows, cost = month_rows_and_cost(warehouse, f"{table_stem}_{month:%Y_%m}")
         assert rows == totals.rows
         assert_same_money(cost, totals.billed)
+
+
+def _focus_months(warehouse) -> dict[tuple[str, date], tuple]:
+    """(export, month) → (Σ BilledCost, Σ EffectiveCost, rows built at) from the FOCUS mart."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "SELECT x_ExportName, x_BillingPeriod, sum(BilledCost), sum(EffectiveCost), count(*) "
+            "FROM focus.cost_and_usage GROUP BY ALL"
+        ).fetchall()
+    return {(export, month): (billed, effective, count) for export, month, billed, effective, count in rows}
+
+
+def _assert_focus_matches(warehouse, expected: dict[str, dict[date, object]]) -> None:
+    """The dbt task group ran inside the DAG run: the mart reconciles to the generator for every month."""
+    built = _focus_months(warehouse)
+    assert set(built) == {(name, month) for name, months in expected.items() for month in months}
+    for name, months in expected.items():
+        for month, totals in months.items():
+            billed, effective, _ = built[(name, month)]
+            assert_same_money(billed, totals.billed)
+            assert_same_money(effective, totals.amortized)
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -60,6 +83,9 @@ def test_deliveries_load_then_restatement_replaces_one_month_then_nothing_new_lo
     assert states["load_billing_month"] == [SUCCESS] * 4
     for name, months in expected.items():
         _assert_months_match(warehouse, name, months)
+    assert states["plan_focus_build"] == [SUCCESS]
+    assert states["focus_models.cost_and_usage_run"] == [SUCCESS] and states["focus_models.dbt_test"] == [SUCCESS]
+    _assert_focus_matches(warehouse, expected)
 
     jan_before = month_rows_and_cost(warehouse, "cur2_2025_01")
     expected["cur2"][FEB] = write_sample("cur2", "cur2", FEB, revision=2, rows=700)
@@ -68,6 +94,7 @@ def test_deliveries_load_then_restatement_replaces_one_month_then_nothing_new_lo
     assert states["load_billing_month"] == [SUCCESS]  # exactly one month
     _assert_months_match(warehouse, "cur2", {FEB: expected["cur2"][FEB]})
     assert month_rows_and_cost(warehouse, "cur2_2025_01") == jan_before
+    _assert_focus_matches(warehouse, expected)
     assert [(row[0], row[1], row[2]) for row in loaded_ledger(warehouse) if row[0] == "cur2"] == [
         ("cur2", "2025-01", expected["cur2"][JAN].version),
         ("cur2", "2025-02", expected["cur2"][FEB].version),
@@ -79,6 +106,7 @@ def test_deliveries_load_then_restatement_replaces_one_month_then_nothing_new_lo
     sensor = "wait_for_s3_delivery" if source["uri"].startswith("s3://") else "wait_for_local_delivery"
     assert states[sensor] == [SKIPPED, SKIPPED]  # timed out waiting: the manifests were all loaded
     assert states["load_billing_month"] == [SKIPPED]
+    assert states["focus_models.cost_and_usage_run"] == [SKIPPED]  # nothing loaded, nothing rebuilt
     assert ledger(warehouse) == ledger_before
 
 
@@ -90,7 +118,9 @@ def test_each_load_emits_an_asset_event_with_period_rows_and_version(write_sampl
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        events = [e.extra for e in session.query(AssetEvent).filter(AssetEvent.source_run_id == dag_run.run_id)]
+        run_events = session.query(AssetEvent).filter(AssetEvent.source_run_id == dag_run.run_id).all()
+        # (Cosmos adds events of its own for the dbt models it ran.)
+        events = [e.extra for e in run_events if e.asset.name == AWS_BILLING_MONTHS.name]
     assert [(e["export"], e["billing_period"], e["rows"], e["version"]) for e in events] == [
         ("cur2", "2025-01", jan.rows, jan.version)
     ]
@@ -182,6 +212,7 @@ def test_bad_delivery_fails_the_task_naming_file_and_problem_and_loses_nothing(
 
     assert dag_run.state == FAILED
     assert states[failing_task] == [FAILED]
+    assert states["focus_models.cost_and_usage_run"] == ["upstream_failed"]  # no FOCUS rebuild on bad input
     output = "".join(capfd.readouterr())
     assert __import__("re").search(message, output), f"no {message!r} in the task log"
     assert (month_rows_and_cost(warehouse, "cur_2025_01"), month_rows_and_cost(warehouse, "cur_2025_02")) == before

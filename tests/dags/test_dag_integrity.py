@@ -27,7 +27,7 @@ def test_dag_file_imports_without_errors(dag_file: Path, airflow_db):
     assert bag.dag_ids
 
 
-def test_dags_have_owner_retries_tags_and_writers_in_the_duckdb_pool(dagbag):
+def test_dags_have_owner_retries_tags_and_loaders_and_dbt_tasks_in_the_duckdb_pool(dagbag):
     assert dagbag.import_errors == {}
     for dag_id, dag in dagbag.dags.items():
         assert dag.tags and "finops" in dag.tags, dag_id
@@ -35,7 +35,8 @@ def test_dags_have_owner_retries_tags_and_writers_in_the_duckdb_pool(dagbag):
             assert task.owner == "finops", (dag_id, task.task_id)
             assert task.retries >= 0
         assert dag.default_args["retries"] >= 1
-        writers = [task.task_id for task in dag.tasks if task.task_id.startswith("load_")]
+        writers = [task.task_id for task in dag.tasks if task.task_id.startswith(("load_", "focus_models."))]
+        assert any(t.startswith("focus_models.") for t in writers), "the dbt task group is missing"
         assert writers and all(dag.get_task(t).pool == "duckdb_writer" for t in writers)
 
 
