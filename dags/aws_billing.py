@@ -65,7 +65,7 @@ def aws_billing():
                 found += deliveries_to_load(export, warehouse, periods) or []
         return [delivery.to_dict() for delivery in found]
 
-    @task(pool="duckdb_writer", outlets=[AWS_BILLING_MONTHS], map_index_template="{{ delivery_label }}")
+    @task(pool=config.WRITER_POOL, outlets=[AWS_BILLING_MONTHS], map_index_template="{{ delivery_label }}")
     def load_billing_month(delivery: dict) -> dict:
         context = get_current_context()
         found = Delivery.from_dict(delivery)

@@ -10,6 +10,8 @@ from include.settings import ExportConfig, parse_aws_exports, resolve_warehouse_
 
 AWS_EXPORTS_VARIABLE = "finops_aws_exports"
 WAREHOUSE_PATH_VARIABLE = "finops_warehouse_path"
+# DuckDB allows one writer: every task that writes the warehouse runs in this pool of 1 slot.
+WRITER_POOL = "duckdb_writer"
 
 
 def aws_exports() -> list[ExportConfig]:

@@ -14,12 +14,12 @@ from pathlib import Path
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
+from include.orchestration.config import WRITER_POOL
 from include.settings import PROJECT_ROOT
 
 DBT_PROJECT = PROJECT_ROOT / "dbt"
 DBT_MANIFEST = DBT_PROJECT / "target" / "manifest.json"
 PLAN_TASK_ID = "plan_focus_build"
-WRITER_POOL = "duckdb_writer"
 
 
 def focus_build_plan(warehouse: Path, loaded: list[dict]) -> dict:
@@ -54,6 +54,7 @@ def focus_models(group_id: str = "focus_models", manifest: Path = DBT_MANIFEST) 
             "install_deps": False,
             "env": {"FINOPS_WAREHOUSE_PATH": _from_plan("warehouse")},
             "vars": {"billing_periods": _from_plan("billing_periods")},
+            # a failing model or data test fails the same way again: show it at once
             "retries": 0,
         },
     )

@@ -56,3 +56,10 @@ def test_malformed_billing_period_is_refused_before_anything_runs(two_months):
     with pytest.raises(pytest.fail.Exception, match="is not YYYY-MM"):
         dbt(two_months.path, "run", "--vars", '{"billing_periods": "2025-02; drop table x"}')
     assert _month(two_months, JAN)[2] > 0
+
+
+def test_a_run_for_one_month_leaves_the_shared_views_covering_every_month(two_months):
+    """Concurrent runs (a backfill) share the staging views, so the month filter lives in the mart only."""
+    dbt(two_months.path, "run", "--vars", '{"billing_periods": "2025-02"}')
+    months = query(two_months.path, "SELECT count(DISTINCT billing_period) FROM staging.stg_aws__cur2_line_items")
+    assert months == [(2,)]

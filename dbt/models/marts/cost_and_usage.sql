@@ -24,3 +24,6 @@ with focus_rows as (
 
 select {{ select_focus_columns() }}
 from focus_rows
+-- The months to rebuild are chosen here, not in the views upstream: views are shared by every run,
+-- and two runs (e.g. a backfill) must not see each other's months.
+{{ billing_period_filter('x_BillingPeriod') }}

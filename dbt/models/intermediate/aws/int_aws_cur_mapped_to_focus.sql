@@ -17,8 +17,7 @@ commitments as (
                               'unused_reservation') then 'reservation'
             when row_kind in ('savings_plan_usage', 'savings_plan_recurring_fee', 'savings_plan_upfront_fee',
                               'unused_savings_plan') then 'savings_plan'
-        end as commitment_kind,
-        row_kind in ('reservation_upfront_fee', 'savings_plan_upfront_fee') as is_upfront_fee
+        end as commitment_kind
     from charges
 
 )

@@ -20,4 +20,3 @@ select
     cast(null as varchar) as tags
     {%- endif %}
 from {{ relation_or_empty(relation) }}
-{{ billing_period_filter('_billing_period') if relation }}

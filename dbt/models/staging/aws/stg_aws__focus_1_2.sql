@@ -24,4 +24,3 @@ select
     {{ column_or_null(columns, '_manifest_version', 'varchar', 'x_ManifestVersion') }},
     cast(null as varchar) as x_LineItemType
 from {{ relation_or_empty(relation) }}
-{{ billing_period_filter('_billing_period') if relation }}
