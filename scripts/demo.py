@@ -23,6 +23,7 @@ ROWS_PER_MONTH = 20_000
 EXPORTS = [("sample-cur-legacy", "cur1"), ("sample-cur2", "cur2")]
 
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR")
+os.environ.setdefault("DBT_QUIET", "true")  # the dbt tasks' own progress lines; errors still print
 os.environ.setdefault("FINOPS_SENSOR_POKE_SECONDS", "2")
 os.environ.setdefault("FINOPS_SENSOR_TIMEOUT_SECONDS", "10")  # nothing new: give up quickly
 sys.path.insert(0, str(PROJECT_ROOT))
