@@ -18,6 +18,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from include.settings import PROJECT_ROOT
 
 VALIDATOR_VERSION = "2.2.1"
@@ -136,8 +138,6 @@ def run_validator(data_path: Path, report_path: Path) -> ValidatorReport:
 
 def validate_mart(warehouse_path: Path, workdir: Path, relation: str = MART) -> ValidatorReport:
     """Export the FOCUS mart from the warehouse to Parquet (read-only) and run the validator on it."""
-    import duckdb
-
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     parquet = workdir / "cost_and_usage.parquet"
