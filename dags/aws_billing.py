@@ -1,4 +1,5 @@
-"""AWS billing: sense a new CUR / Data Exports delivery → replace its billing month in DuckDB → FOCUS models.
+"""AWS billing: sense a new CUR / Data Exports delivery → replace its billing month in DuckDB → FOCUS models
+→ validate → publish the serving layer dashboards read → refresh Metabase.
 
 Reloading past months: `airflow backfill create --dag-id aws_billing --from-date 2025-01-01
 --to-date 2025-03-31` makes one run per billing month, or trigger with Param `billing_periods`.
@@ -19,6 +20,8 @@ from include.orchestration.assets import AWS_BILLING_MONTHS
 from include.orchestration.deliveries import BILLING_PERIODS_PARAM, deliveries_to_load, requested_periods, storage_path
 from include.orchestration.errors import fail_fast_on_bad_input
 from include.orchestration.focus_models import PLAN_TASK_ID, focus_build_plan, focus_models
+from include.orchestration.metabase import refresh_metabase
+from include.orchestration.publishing import publish_rebuilt_months, validate_rebuilt_months
 from include.orchestration.sensors import AwsDeliverySensor, has_work
 from include.orchestration.timetable import BillingMonthTimetable
 from include.settings import ExportConfig
@@ -87,6 +90,18 @@ def aws_billing():
     def plan_focus_build(loaded: list[dict]) -> dict:
         return focus_build_plan(config.warehouse_path(), loaded)
 
+    @task(pool=config.WRITER_POOL, retries=0)
+    def validate_focus(plan: dict) -> dict:
+        return validate_rebuilt_months(plan, config.serving_path())
+
+    @task(pool=config.WRITER_POOL)
+    def publish_serving_layer(plan: dict) -> dict:
+        return publish_rebuilt_months(plan, config.serving_path())
+
+    @task
+    def refresh_dashboards() -> dict:
+        return refresh_metabase()
+
     s3_exports = exports_on.override(task_id="s3_exports")("s3")
     local_exports = exports_on.override(task_id="local_exports")("file")
     s3_sensors = AwsDeliverySensor.partial(task_id="wait_for_s3_delivery", **sensing).expand(export=s3_exports)
@@ -94,7 +109,9 @@ def aws_billing():
     deliveries = find_deliveries()
     [s3_sensors, local_sensors] >> deliveries
     loaded = load_billing_month.expand(delivery=deliveries)
-    plan_focus_build(loaded) >> focus_models()
+    plan = plan_focus_build(loaded)
+    validated = validate_focus(plan)
+    plan >> focus_models() >> validated >> publish_serving_layer(plan) >> refresh_dashboards()
 
 
 aws_billing()

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WAREHOUSE_PATH = PROJECT_ROOT / "data" / "finops.duckdb"
+DEFAULT_SERVING_PATH = PROJECT_ROOT / "data" / "serving"
 
 AWS_FORMATS = ("cur1", "cur2", "focus1.2")
 _EXPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -99,7 +100,16 @@ def _parse_export(entry: object, position: int) -> ExportConfig:
 
 def resolve_warehouse_path(configured: str | None) -> Path:
     """The DuckDB file: the configured path (relative to the project root) or the default."""
+    return _resolve_project_path(configured, DEFAULT_WAREHOUSE_PATH)
+
+
+def resolve_serving_path(configured: str | None) -> Path:
+    """The folder dashboards read (Parquet files): the configured path or the default."""
+    return _resolve_project_path(configured, DEFAULT_SERVING_PATH)
+
+
+def _resolve_project_path(configured: str | None, default: Path) -> Path:
     if not configured:
-        return DEFAULT_WAREHOUSE_PATH
+        return default
     path = Path(configured)
     return path if path.is_absolute() else PROJECT_ROOT / path

@@ -15,7 +15,9 @@ import re
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -30,6 +32,7 @@ PYTHON_ENV_VAR = "FINOPS_FOCUS_VALIDATOR_PYTHON"
 ALLOWLIST_PATH = Path(__file__).with_name("validator_allowlist.csv")
 MART = "focus.cost_and_usage"
 
+_MONTH = re.compile(r"\d{4}-\d{2}")
 _RULE_ID = re.compile(r"[A-Za-z]+-[A-Z]-\d{3}-[A-Z]")
 _ALLOWLIST_COLUMNS = ["rule_id", "defect", "upstream"]
 _DATA_SUFFIXES = (".csv", ".parquet")
@@ -79,6 +82,10 @@ def validator_python() -> Path:
     """The interpreter of the venv that has focus-validator: `$FINOPS_FOCUS_VALIDATOR_PYTHON` or `.venv-focus`."""
     override = os.environ.get(PYTHON_ENV_VAR)
     return Path(override) if override else PROJECT_ROOT / ".venv-focus" / "bin" / "python"
+
+
+def validator_available() -> bool:
+    return validator_python().is_file()
 
 
 def run_validator(data_path: Path, report_path: Path) -> ValidatorReport:
@@ -136,13 +143,17 @@ def run_validator(data_path: Path, report_path: Path) -> ValidatorReport:
     return parse_junit(report_path, rules_dir / RULE_MODEL_FILE)
 
 
-def validate_mart(warehouse_path: Path, workdir: Path, relation: str = MART) -> ValidatorReport:
-    """Export the FOCUS mart from the warehouse to Parquet (read-only) and run the validator on it."""
+def validate_mart(
+    warehouse_path: Path, workdir: Path, relation: str = MART, billing_periods: Sequence[str] = ()
+) -> ValidatorReport:
+    """Export the FOCUS mart (or only the given YYYY-MM months) to Parquet, read-only, and validate it."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     parquet = workdir / "cost_and_usage.parquet"
+    months = [f"DATE '{month}-01'" for month in billing_periods if _MONTH.fullmatch(month)]
+    where = f"WHERE x_BillingPeriod IN ({', '.join(months)})" if months else ""
     with duckdb.connect(str(warehouse_path), read_only=True) as con:
-        con.execute(f"COPY (SELECT * FROM {relation}) TO '{parquet}' (FORMAT parquet)").fetchall()
+        con.execute(f"COPY (SELECT * FROM {relation} {where}) TO '{parquet}' (FORMAT parquet)").fetchall()
     return run_validator(parquet, workdir / "focus-validator.xml")
 
 
@@ -244,6 +255,21 @@ def verdict(report: ValidatorReport, allowlist: dict[str, str]) -> str:
         more = f" and {len(unexpected) - len(shown)} more" if len(unexpected) > len(shown) else ""
         line += f": {', '.join(shown)}{more}"
     return line
+
+
+def verdict_record(report: ValidatorReport, allowlist: dict[str, str], billing_periods: Sequence[str]) -> dict:
+    """The verdict as one row of the served validation history (include.serving.publish)."""
+    unexpected = unexpected_failures(report, allowlist)
+    return {
+        "validated_at": datetime.now(UTC).replace(tzinfo=None),
+        "billing_periods": ",".join(billing_periods),
+        "status": "failed" if unexpected else "passed",
+        "rules_evaluated": report.evaluated,
+        "rules_failed_allowlisted": report.failed - len(unexpected),
+        "rules_failed_unexpected": len(unexpected),
+        "rules_skipped": report.skipped,
+        "verdict": verdict(report, allowlist),
+    }
 
 
 def _site_packages(python: Path) -> Path:

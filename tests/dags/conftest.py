@@ -31,11 +31,16 @@ def run_aws_billing(airflow_db, warehouse, monkeypatch):
     def run(exports: list[dict], **test_kwargs):
         monkeypatch.setenv("AIRFLOW_VAR_FINOPS_AWS_EXPORTS", json.dumps(exports))
         monkeypatch.setenv("AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH", str(warehouse))
+        monkeypatch.setenv("AIRFLOW_VAR_FINOPS_SERVING_PATH", str(serving_path(warehouse)))
         # Parsed afresh per run, as a worker would: dag.test(run_conf=...) leaves the conf on the params.
         dag_run = parse_dag("aws_billing").test(**test_kwargs)
         return dag_run, task_states(dag_run)
 
     return run
+
+
+def serving_path(warehouse):
+    return warehouse.parent / "serving"
 
 
 def task_states(dag_run) -> dict[str, list[str]]:

@@ -9,7 +9,9 @@ import duckdb
 import pytest
 
 from include.orchestration.assets import AWS_BILLING_MONTHS
+from include.serving.publish import connect_serving
 from tests.conftest import FEB, JAN, S3_URI, export_config, upload_tree
+from tests.dags.conftest import serving_path
 from tests.helpers import (
     assert_same_money,
     ledger,
@@ -39,6 +41,23 @@ def _focus_months(warehouse) -> dict[tuple[str, date], tuple]:
             "FROM focus.cost_and_usage GROUP BY ALL"
         ).fetchall()
     return {(export, month): (billed, effective) for export, month, billed, effective in rows}
+
+
+def _assert_served(warehouse, expected_months: dict[date, object]) -> None:
+    """The serving layer holds each month once (CUR 2.0 preferred over the legacy CUR of the same account)."""
+    with connect_serving(serving_path(warehouse)) as con:
+        rows = con.execute(
+            "SELECT billing_period, x_ExportName, sum(BilledCost), sum(EffectiveCost) FROM cost_and_usage GROUP BY ALL"
+        ).fetchall()
+        verdicts = con.execute("SELECT status FROM focus_validation ORDER BY validated_at").fetchall()
+    assert sorted((period, export) for period, export, _, _ in rows) == [
+        (f"{month:%Y-%m}", "cur2") for month in sorted(expected_months)
+    ]
+    for period, _, billed, effective in rows:
+        totals = expected_months[date.fromisoformat(f"{period}-01")]
+        assert_same_money(billed, totals.billed)
+        assert_same_money(effective, totals.amortized)
+    assert verdicts and verdicts[-1] == ("passed",)
 
 
 def _assert_focus_matches(warehouse, expected: dict[str, dict[date, object]]) -> None:
@@ -86,6 +105,9 @@ def test_deliveries_load_then_restatement_replaces_one_month_then_nothing_new_lo
     assert states["plan_focus_build"] == [SUCCESS]
     assert states["focus_models.cost_and_usage_run"] == [SUCCESS] and states["focus_models.dbt_test"] == [SUCCESS]
     _assert_focus_matches(warehouse, expected)
+    assert states["validate_focus"] == states["publish_serving_layer"] == [SUCCESS]
+    assert states["refresh_dashboards"] == [SKIPPED]  # no `metabase_default` connection here
+    _assert_served(warehouse, expected["cur2"])
 
     jan_before = month_rows_and_cost(warehouse, "cur2_2025_01")
     expected["cur2"][FEB] = write_sample("cur2", "cur2", FEB, revision=2, rows=700)
@@ -95,6 +117,7 @@ def test_deliveries_load_then_restatement_replaces_one_month_then_nothing_new_lo
     _assert_months_match(warehouse, "cur2", {FEB: expected["cur2"][FEB]})
     assert month_rows_and_cost(warehouse, "cur2_2025_01") == jan_before
     _assert_focus_matches(warehouse, expected)
+    _assert_served(warehouse, expected["cur2"])  # the restated month replaced, the other untouched
     assert [(row[0], row[1], row[2]) for row in loaded_ledger(warehouse) if row[0] == "cur2"] == [
         ("cur2", "2025-01", expected["cur2"][JAN].version),
         ("cur2", "2025-02", expected["cur2"][FEB].version),
