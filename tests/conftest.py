@@ -1,4 +1,5 @@
-"""Shared fixtures: a throwaway Airflow home, moto's S3 server, and sample exports from our generator.
+"""Shared fixtures: a throwaway Airflow home, moto's S3 server, sample exports from our generator, and a
+contract-checking stand-in for Metabase.
 
 Airflow reads its configuration when first imported, so the environment is set here, before any
 test module imports it.
@@ -13,10 +14,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
+
+from tests.include.metabase.fake_metabase import FakeMetabase
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED = PROJECT_ROOT.parent / "shared"
@@ -140,3 +144,17 @@ def write_sample(tmp_path):
 
     write.root = root
     return write
+
+
+@pytest.fixture
+def fake_metabase() -> Iterator[FakeMetabase]:
+    server = FakeMetabase().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    # Checked after the test body so a client that breaks the contract fails even if it handled the 400.
+    assert server.violations == [], "requests broke the Metabase OpenAPI contract:\n" + "\n".join(
+        f"  - {violation}" for violation in server.violations
+    )
+    assert server.errors == [], "FakeMetabase itself failed:\n" + "\n".join(f"  - {e}" for e in server.errors)

@@ -13,8 +13,11 @@ import logging
 from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, AirflowSkipException
 
+from include.dashboards.spec import load_dashboards
 from include.metabase.client import MetabaseAuthError, MetabaseClient, MetabaseSettings
+from include.metabase.install import install
 from include.metabase.refresh import DEFAULT_DATABASE_NAME, refresh_database
+from include.orchestration import config
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +66,24 @@ def refresh_metabase(conn_id: str = METABASE_CONN_ID) -> dict:
             raise AirflowFailException(f"{err} (Airflow connection {conn_id!r})") from err
     log.info("Metabase database %s refreshed: %s", outcome.database_id, outcome.steps)
     return {"database_id": outcome.database_id, **outcome.steps}
+
+
+def install_dashboards(conn_id: str = METABASE_CONN_ID) -> dict:
+    """Create or update the dashboards of dashboards/ in Metabase; a rerun changes nothing."""
+    connection = metabase_connection(conn_id)
+    if connection is None:
+        raise AirflowFailException(f"No Airflow connection {conn_id!r}: add it to install the dashboards (see README)")
+    extra = connection.extra_dejson
+    serving_path = extra.get("serving_path") or str(config.serving_path())
+    with MetabaseClient(metabase_settings(connection)) as client:
+        try:
+            report = install(
+                client,
+                load_dashboards(),
+                serving_path,
+                database_name=extra.get("database_name", DEFAULT_DATABASE_NAME),
+            )
+        except MetabaseAuthError as err:
+            raise AirflowFailException(f"{err} (Airflow connection {conn_id!r})") from err
+    log.info("Dashboards installed (serving path %s): %s", serving_path, report.actions)
+    return {"database_id": report.database_id, "collection_id": report.collection_id, "changed": report.changed}

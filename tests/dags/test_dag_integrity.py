@@ -12,8 +12,8 @@ from tests.conftest import PROJECT_ROOT
 DAG_FILES = sorted((PROJECT_ROOT / "dags").glob("*.py"))
 
 
-def test_there_is_a_dag_file_per_cloud_built_so_far():
-    assert [path.name for path in DAG_FILES] == ["aws_billing.py"]
+def test_there_is_a_dag_file_per_cloud_built_so_far_and_the_dashboard_installer():
+    assert [path.name for path in DAG_FILES] == ["aws_billing.py", "metabase_dashboards.py"]
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
@@ -35,9 +35,23 @@ def test_dags_have_owner_retries_tags_and_loaders_and_dbt_tasks_in_the_duckdb_po
             assert task.owner == "finops", (dag_id, task.task_id)
             assert task.retries >= 0
         assert dag.default_args["retries"] >= 1
-        writers = [task.task_id for task in dag.tasks if task.task_id.startswith(("load_", "focus_models."))]
-        assert any(t.startswith("focus_models.") for t in writers), "the dbt task group is missing"
-        assert writers and all(dag.get_task(t).pool == "duckdb_writer" for t in writers)
+    billing = dagbag.dags["aws_billing"]
+    warehouse_tasks = [
+        task.task_id
+        for task in billing.tasks
+        if task.task_id.startswith(("load_", "focus_models.", "validate_focus", "publish_"))
+    ]
+    assert any(t.startswith("focus_models.") for t in warehouse_tasks), "the dbt task group is missing"
+    assert all(billing.get_task(t).pool == "duckdb_writer" for t in warehouse_tasks)
+    assert {"validate_focus", "publish_serving_layer"} <= set(warehouse_tasks)
+
+
+def test_refreshing_metabase_is_the_billing_dags_last_task_after_publishing(dagbag):
+    billing = dagbag.dags["aws_billing"]
+    assert [task.task_id for task in billing.leaves] == ["refresh_dashboards"]
+    assert billing.get_task("refresh_dashboards").upstream_task_ids == {"publish_serving_layer"}
+    assert billing.get_task("publish_serving_layer").upstream_task_ids >= {"validate_focus"}
+    assert "focus_models.dbt_test" in billing.get_task("validate_focus").upstream_task_ids
 
 
 def test_airflow_settings_declare_the_pool_and_variables_the_dags_read():
@@ -49,4 +63,4 @@ def test_airflow_settings_declare_the_pool_and_variables_the_dags_read():
         "pool_slot": 1,
     }
     variables = {v["variable_name"] for v in settings["variables"]}
-    assert {"finops_aws_exports", "finops_warehouse_path"} <= variables
+    assert {"finops_aws_exports", "finops_warehouse_path", "finops_serving_path"} <= variables
