@@ -146,6 +146,14 @@ def write_sample(tmp_path):
     return write
 
 
+@pytest.fixture(scope="session")
+def focus_warehouse(tmp_path_factory):
+    """Three months of legacy CUR and CUR 2.0 built into the FOCUS mart by dbt, once per session (read only)."""
+    from tests.dbt.conftest import build_focus_warehouse
+
+    return build_focus_warehouse(tmp_path_factory.mktemp("focus"))
+
+
 @pytest.fixture
 def fake_metabase() -> Iterator[FakeMetabase]:
     server = FakeMetabase().start()

@@ -11,7 +11,7 @@ import pytest
 from include.orchestration.assets import AWS_BILLING_MONTHS
 from include.serving.publish import connect_serving
 from tests.conftest import FEB, JAN, S3_URI, export_config, upload_tree
-from tests.dags.conftest import serving_path
+from tests.dags.conftest import parse_dag, serving_path
 from tests.helpers import (
     assert_same_money,
     ledger,
@@ -240,3 +240,27 @@ def test_bad_delivery_fails_the_task_naming_file_and_problem_and_loses_nothing(
     assert __import__("re").search(message, output), f"no {message!r} in the task log"
     assert (month_rows_and_cost(warehouse, "cur_2025_01"), month_rows_and_cost(warehouse, "cur_2025_02")) == before
     assert loaded_ledger(warehouse) == loaded_before
+
+
+def test_contract_installer_dag_then_billing_run_ends_by_refreshing_metabase(
+    write_sample, run_aws_billing, fake_metabase, monkeypatch
+):
+    """Metabase here is the contract-checking stand-in: every request is checked against its OpenAPI spec."""
+    connection = {"conn_type": "http", "host": fake_metabase.url, "password": fake_metabase.api_key}
+    monkeypatch.setenv("AIRFLOW_CONN_METABASE_DEFAULT", json.dumps(connection))
+    installed = parse_dag("metabase_dashboards").test()
+    assert installed.state == SUCCESS
+    [database_id] = fake_metabase.databases
+    assert fake_metabase.dashboards and fake_metabase.cards
+    fake_metabase.requests.clear()
+
+    write_sample("cur2", "cur2", JAN)
+    dag_run, states = run_aws_billing([export_config("cur2", "cur2", write_sample.root.as_uri())])
+
+    assert dag_run.state == SUCCESS and states["refresh_dashboards"] == [SUCCESS]
+    assert [(r.method, r.path, r.status) for r in fake_metabase.requests] == [
+        ("GET", "/api/database/", 200),  # found by name: the connection names no database id
+        ("POST", f"/api/database/{database_id}/sync_schema", 200),
+        ("POST", f"/api/database/{database_id}/rescan_values", 200),
+        ("POST", "/api/cache/invalidate", 402),  # the open-source edition: logged as skipped
+    ]

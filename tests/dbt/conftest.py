@@ -73,10 +73,11 @@ class FocusWarehouse:
                 load(self.path, delivery)
 
 
-@pytest.fixture(scope="session")
-def focus_warehouse(tmp_path_factory) -> FocusWarehouse:
-    """Three months of legacy CUR and CUR 2.0, loaded and built into focus.cost_and_usage once (read only)."""
-    workdir = tmp_path_factory.mktemp("focus")
+def build_focus_warehouse(workdir: Path) -> FocusWarehouse:
+    """Three months of legacy CUR and CUR 2.0, loaded and built into focus.cost_and_usage.
+
+    The session fixture `focus_warehouse` (tests/conftest.py) builds it once; tests only read it.
+    """
     built = FocusWarehouse(path=workdir / "warehouse.duckdb", root=workdir / "mirror")
     for name, fmt in EXPORTS:
         for month in (JAN, FEB, MAR):
