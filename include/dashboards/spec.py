@@ -19,7 +19,8 @@ from include.settings import PROJECT_ROOT
 DASHBOARDS_DIR = PROJECT_ROOT / "dashboards"
 FILTERS_FILE = "filters.yml"
 GRID_WIDTH = 24  # Metabase's dashboard grid
-DISPLAYS = ("scalar", "line", "bar", "row", "pie", "table")
+CHART_DISPLAYS = ("line", "bar", "row", "pie")
+DISPLAYS = ("scalar", "table", *CHART_DISPLAYS)
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 _TAG = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 _OPTIONAL = re.compile(r"\[\[(.*?)\]\]", re.DOTALL)
