@@ -24,7 +24,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 DBT_MANIFEST := dbt/target/manifest.json
 DBT_SOURCES := $(shell find dbt/models dbt/macros dbt/seeds dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
 
-.PHONY: help install focus-validator dbt-manifest demo test lint format bench clean
+.PHONY: help install focus-validator dbt-manifest demo test lint format bench report dashboards chromium clean
 
 help:
 	@echo "make demo   - generate sample AWS billing data and run the aws_billing DAG on it"
@@ -32,6 +32,9 @@ help:
 	@echo "make bench  - loader throughput and memory (ROWS=1000000 by default, ROWS=10000000 for the target), DAG parse time"
 	@echo "make dbt-manifest - parse the dbt project into $(DBT_MANIFEST) (Cosmos renders the DAG's dbt tasks from it)"
 	@echo "make focus-validator - the FinOps Foundation's FOCUS validator in $(FOCUS_VENV) (test and demo set it up too)"
+	@echo "make report - render the dashboards as static HTML from data/serving into data/report (demo does it too)"
+	@echo "make dashboards - install/update the dashboards in Metabase (METABASE_URL, METABASE_API_KEY, FINOPS_METABASE_SERVING_PATH)"
+	@echo "make chromium - Debian's headless Chromium, which the report's tests open the pages in (test does it too)"
 
 install: $(STAMP)
 
@@ -59,7 +62,7 @@ $(DBT_MANIFEST): $(STAMP) $(DBT_SOURCES)
 demo: $(STAMP) $(FOCUS_STAMP) $(DBT_MANIFEST)
 	$(BIN)/python scripts/demo.py
 
-test: $(STAMP) $(FOCUS_STAMP) $(DBT_MANIFEST) lint
+test: $(STAMP) $(FOCUS_STAMP) $(DBT_MANIFEST) chromium lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -70,10 +73,22 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+report: $(STAMP)
+	$(BIN)/python -m include.dashboards.report
+
+dashboards: $(STAMP)
+	$(BIN)/python -m include.metabase.install
+
+# The report's tests need a headless browser; Debian's package, installed once (root or sudo).
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 ROWS ?= 1000000
 bench: $(STAMP) $(DBT_MANIFEST)
 	$(BIN)/python bench/load_month.py --rows $(ROWS)
 	$(BIN)/python bench/dag_parse.py
 
 clean:
-	rm -rf $(VENV) $(FOCUS_VENV) .airflow data/finops.duckdb data/sample dbt/target
+	rm -rf $(VENV) $(FOCUS_VENV) .airflow data/finops.duckdb data/sample data/serving data/report dbt/target

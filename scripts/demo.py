@@ -2,7 +2,9 @@
 
 No cloud account and no Docker: the exports are a local mirror (`file://`) of what AWS would
 deliver to S3, Airflow runs the real DAG in-process with `dag.test()`, and the numbers printed at
-the end are read from data/finops.duckdb and checked against the generator's own totals.
+the end are read from data/finops.duckdb and checked against the generator's own totals. The DAG
+ends by publishing the serving layer (data/serving/), from which the static dashboards are rendered
+into data/report/.
 """
 
 from __future__ import annotations
@@ -110,13 +112,27 @@ def print_focus(warehouse: Path, expected: dict) -> bool:
     return all_exact
 
 
-def print_validator_verdict(warehouse: Path) -> bool:
-    from include.focus.validator import load_allowlist, unexpected_failures, validate_mart, verdict
+def print_serving(warehouse: Path, serving: Path) -> bool:
+    """What dashboards read: the served months and the DAG's focus-validator verdict; then the static preview."""
+    from include.dashboards.report import DEFAULT_REPORT_PATH, render_report
+    from include.serving.publish import connect_serving, publish
 
-    report = validate_mart(warehouse, PROJECT_ROOT / "data" / "validation")
-    allowlist = load_allowlist()
-    print(f"\n{verdict(report, allowlist)}")
-    return not unexpected_failures(report, allowlist)
+    publish(warehouse, serving, [])  # serves any month of the mart not served yet (the DAG serves what it rebuilt)
+    with connect_serving(serving) as con:
+        months = con.execute(
+            "SELECT billing_period, x_ExportName, count(*), sum(BilledCost), sum(EffectiveCost) "
+            "FROM cost_and_usage GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        verdicts = con.execute("SELECT status, verdict FROM focus_validation ORDER BY validated_at").fetchall()
+    print(f"\nServing layer {serving.relative_to(PROJECT_ROOT)} (one export per account and month; Metabase reads it):")
+    print(f"{'month':8} {'export':20} {'rows':>8} {'BilledCost':>16} {'EffectiveCost':>16}")
+    for month, export, rows, billed, effective in months:
+        print(f"{month:8} {export:20} {rows:>8,} {billed:>16,.6f} {effective:>16,.6f}")
+    status, line = verdicts[-1] if verdicts else ("not run", "no validation recorded")
+    print(f"\n{line}")
+    pages = render_report(serving, DEFAULT_REPORT_PATH)
+    print(f"\nStatic dashboards ({len(pages)}): open {(DEFAULT_REPORT_PATH / 'index.html').relative_to(PROJECT_ROOT)}")
+    return bool(months) and status == "passed"
 
 
 def main() -> None:
@@ -127,7 +143,7 @@ def main() -> None:
     prepare_airflow()
 
     from include.orchestration.config import WAREHOUSE_PATH_VARIABLE
-    from include.settings import resolve_warehouse_path
+    from include.settings import resolve_serving_path, resolve_warehouse_path
 
     warehouse = resolve_warehouse_path(os.environ.get(f"AIRFLOW_VAR_{WAREHOUSE_PATH_VARIABLE.upper()}"))
     print("Running the aws_billing DAG (dag.test) ...")
@@ -139,8 +155,8 @@ def main() -> None:
         sys.exit("warehouse totals differ from the generated ones")
     if not print_focus(warehouse, expected):
         sys.exit("the FOCUS mart does not reconcile to the generated totals")
-    if not print_validator_verdict(warehouse):
-        sys.exit("focus-validator found failures beyond the allowlist")
+    if not print_serving(warehouse, resolve_serving_path(os.environ.get("AIRFLOW_VAR_FINOPS_SERVING_PATH"))):
+        sys.exit("nothing served, or focus-validator found failures beyond the allowlist")
 
 
 if __name__ == "__main__":
