@@ -15,7 +15,9 @@ from collections import Counter
 import duckdb
 import pytest
 
+from include.serving.publish import served_months
 from tests.conftest import FEB, JAN, MAR, PROJECT_ROOT, S3_URI, _free_port, export_config
+from tests.dags.conftest import serving_path
 from tests.helpers import deliveries, ledger, load, local_export
 
 STARTUP_SECONDS = 240
@@ -81,6 +83,7 @@ def standalone(tmp_path_factory, three_loaded_months):
         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
         "AIRFLOW_VAR_FINOPS_AWS_EXPORTS": json.dumps([export_config("cur2", "cur2", root.as_uri())]),
         "AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH": str(warehouse),
+        "AIRFLOW_VAR_FINOPS_SERVING_PATH": str(serving_path(warehouse)),
     }
     log_path = home / "standalone.log"
     with open(log_path, "wb") as log:
@@ -143,3 +146,4 @@ def test_backfill_create_reloads_each_billing_month_in_range_exactly_once(standa
             "SELECT DISTINCT strftime(x_BillingPeriod, '%Y-%m') FROM focus.cost_and_usage ORDER BY 1"
         ).fetchall()
     assert focus_months == [("2025-01",), ("2025-02",), ("2025-03",)]  # each run's dbt group rebuilt its month
+    assert served_months(serving_path(standalone["warehouse"])) == {"2025-01", "2025-02", "2025-03"}
