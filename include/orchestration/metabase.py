@@ -1,4 +1,4 @@
-"""Metabase settings from the Airflow connection `metabase_default`, and the DAG's refresh step.
+"""Metabase from the Airflow connection `metabase_default`: the billing DAG's refresh, the installer DAG.
 
 The connection: Host = Metabase's URL (`http://metabase:3000`, or host + Port + Schema `https`),
 Password = an API key (leave Login empty), or Login + Password of a user. Extra (all optional):
@@ -9,6 +9,8 @@ installer `serving_path`, the serving folder as Metabase's container sees it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, AirflowSkipException
@@ -55,15 +57,12 @@ def refresh_metabase(conn_id: str = METABASE_CONN_ID) -> dict:
         raise AirflowSkipException(f"No Airflow connection {conn_id!r}: Metabase refresh skipped (see README)")
     extra = connection.extra_dejson
     database_id = extra.get("database_id")
-    with MetabaseClient(metabase_settings(connection)) as client:
-        try:
-            outcome = refresh_database(
-                client,
-                database_id=int(database_id) if database_id else None,
-                database_name=extra.get("database_name", DEFAULT_DATABASE_NAME),
-            )
-        except MetabaseAuthError as err:
-            raise AirflowFailException(f"{err} (Airflow connection {conn_id!r})") from err
+    with _client(connection, conn_id) as client:
+        outcome = refresh_database(
+            client,
+            database_id=int(database_id) if database_id else None,
+            database_name=extra.get("database_name", DEFAULT_DATABASE_NAME),
+        )
     log.info("Metabase database %s refreshed: %s", outcome.database_id, outcome.steps)
     return {"database_id": outcome.database_id, **outcome.steps}
 
@@ -75,15 +74,19 @@ def install_dashboards(conn_id: str = METABASE_CONN_ID) -> dict:
         raise AirflowFailException(f"No Airflow connection {conn_id!r}: add it to install the dashboards (see README)")
     extra = connection.extra_dejson
     serving_path = extra.get("serving_path") or str(config.serving_path())
-    with MetabaseClient(metabase_settings(connection)) as client:
-        try:
-            report = install(
-                client,
-                load_dashboards(),
-                serving_path,
-                database_name=extra.get("database_name", DEFAULT_DATABASE_NAME),
-            )
-        except MetabaseAuthError as err:
-            raise AirflowFailException(f"{err} (Airflow connection {conn_id!r})") from err
+    with _client(connection, conn_id) as client:
+        report = install(
+            client, load_dashboards(), serving_path, database_name=extra.get("database_name", DEFAULT_DATABASE_NAME)
+        )
     log.info("Dashboards installed (serving path %s): %s", serving_path, report.actions)
     return {"database_id": report.database_id, "collection_id": report.collection_id, "changed": report.changed}
+
+
+@contextmanager
+def _client(connection: Connection, conn_id: str) -> Iterator[MetabaseClient]:
+    """A client for the connection; a rejected key or login fails the task without retries."""
+    with MetabaseClient(metabase_settings(connection)) as client:
+        try:
+            yield client
+        except MetabaseAuthError as err:
+            raise AirflowFailException(f"{err} (Airflow connection {conn_id!r})") from err

@@ -1,4 +1,4 @@
-"""The DAG's last steps: gate the rebuilt months on focus-validator, serve them, refresh Metabase."""
+"""After dbt: gate the rebuilt months on focus-validator, then serve them (include.serving)."""
 
 from __future__ import annotations
 
