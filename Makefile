@@ -29,7 +29,7 @@ DBT_SOURCES := $(shell find dbt/models dbt/macros dbt/seeds dbt/tests -type f 2>
 help:
 	@echo "make demo   - generate sample AWS billing data and run the aws_billing DAG on it"
 	@echo "make test   - lint (ruff) and run the test suite"
-	@echo "make bench  - loader throughput and memory (ROWS=1000000 by default, ROWS=10000000 for the target), DAG parse time"
+	@echo "make bench  - loader throughput and memory (ROWS=1000000 by default, ROWS=10000000 for the target), DAG parse time, dbt + publish + dashboard query"
 	@echo "make dbt-manifest - parse the dbt project into $(DBT_MANIFEST) (Cosmos renders the DAG's dbt tasks from it)"
 	@echo "make focus-validator - the FinOps Foundation's FOCUS validator in $(FOCUS_VENV) (test and demo set it up too)"
 	@echo "make report - render the dashboards as static HTML from data/serving into data/report (demo does it too)"
@@ -89,6 +89,7 @@ ROWS ?= 1000000
 bench: $(STAMP) $(DBT_MANIFEST)
 	$(BIN)/python bench/load_month.py --rows $(ROWS)
 	$(BIN)/python bench/dag_parse.py
+	$(BIN)/python bench/serving.py --rows $(ROWS)
 
 clean:
 	rm -rf $(VENV) $(FOCUS_VENV) .airflow data/finops.duckdb data/sample data/serving data/report dbt/target
