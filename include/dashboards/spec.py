@@ -116,6 +116,8 @@ def _load_dashboard(path: Path, filters: dict[str, Filter]) -> Dashboard:
     cards = tuple(_load_card(path, key, entry, dashboard_filters) for entry in raw.get("cards", []))
     if not cards:
         raise DashboardSpecError(f"{path}: a dashboard needs at least one card")
+    for first, second in _overlapping(cards):
+        raise DashboardSpecError(f"{path}: cards {first.key!r} and {second.key!r} overlap on the grid")
     return Dashboard(key, raw["name"], raw.get("description", ""), dashboard_filters, cards)
 
 
@@ -142,6 +144,16 @@ def _load_card(path: Path, dashboard_key: str, raw: dict, filters: tuple[Filter,
     if undeclared:
         raise DashboardSpecError(f"{where}: the SQL uses {sorted(undeclared)}, which the dashboard's filters lack")
     return card
+
+
+def _overlapping(cards: tuple[Card, ...]):
+    for index, first in enumerate(cards):
+        for second in cards[index + 1 :]:
+            a, b = first.layout, second.layout
+            rows_meet = a.row < b.row + b.height and b.row < a.row + a.height
+            cols_meet = a.col < b.col + b.width and b.col < a.col + a.width
+            if rows_meet and cols_meet:
+                yield first, second
 
 
 def _read_yaml(path: Path) -> dict:
