@@ -141,10 +141,13 @@ def _figure(card: Card, columns: list[str], rows: list[tuple]) -> go.Figure:
                 figure.add_trace(go.Bar(x=x, y=y, name=name))
         stacked = settings.get("stackable.stack_type") == "stacked"
         figure.update_layout(barmode="stack" if stacked else "group")
+        value_axis = {"tickformat": ".0%"} if _is_percent(card, settings["graph.metrics"][0]) else {}
         if card.display == "row":
             figure.update_yaxes(autorange="reversed", type="category")
+            figure.update_xaxes(**value_axis)
         else:
             figure.update_xaxes(type="category" if card.display != "line" or not _is_date(x) else None)
+            figure.update_yaxes(**value_axis)
     figure.update_layout(margin={"l": 40, "r": 10, "t": 10, "b": 30}, legend={"orientation": "h"}, autosize=True)
     return figure
 
@@ -186,13 +189,18 @@ def _formatted(card: Card, column: str, value) -> str:
     if not isinstance(value, int | float | Decimal) or isinstance(value, bool):
         return str(value)
     style, decimals = settings.get("number_style"), settings.get("decimals")
-    if style == "percent":
+    if _is_percent(card, column):
         return f"{float(value) * 100:,.{1 if decimals is None else decimals}f} %"
     if style == "currency":
         return f"{'-' if value < 0 else ''}${abs(float(value)):,.2f}"
     if isinstance(value, int):
         return f"{value:,}"
     return f"{float(value):,.{2 if decimals is None else decimals}f}"
+
+
+def _is_percent(card: Card, column: str) -> bool:
+    settings = card.visualization.get("column_settings", {}).get(f'["name","{column}"]', {})
+    return settings.get("number_style") == "percent"
 
 
 def _plain(value):
