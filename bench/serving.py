@@ -1,7 +1,8 @@
 """Benchmark: one billing month through dbt and the publish step, and what a dashboard query costs after.
 
-Generates one CUR 2.0 month of N rows with the sample-data generator, loads it, then times, each in
-a fresh child process (so peak RSS is that step's alone):
+Generates one CUR 2.0 month of N rows with the sample-data generator, then times, each in a fresh
+child process (so peak RSS is that step's alone):
+  load      — include.aws.loading.load_delivery (rows/s counted in FOCUS rows, for comparison)
   dbt build — the FOCUS models on the warehouse (dbt-duckdb, in-process dbtRunner)
   publish   — include.serving.publish: the month to Parquet (temp file + rename) and the ledger
   query     — a dashboard-like query (Σ BilledCost, EffectiveCost by ServiceCategory for the month),
@@ -38,6 +39,28 @@ QUERY = (
 
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_generate(data_root: Path, rows: int) -> dict:
+    from include.aws.sample_data import write_month
+
+    write_month(data_root, EXPORT, "cur2", MONTH, rows=rows, s3_uri=S3_URI)
+    return {}
+
+
+def child_load(warehouse: Path, data_root: Path) -> dict:
+    from upath import UPath
+
+    from include.aws.loading import load_delivery
+    from include.aws.manifests import discover_deliveries
+    from include.settings import parse_aws_exports
+
+    config = [{"name": EXPORT, "uri": data_root.as_uri(), "format": "cur2", "s3_uri": S3_URI}]
+    [export] = parse_aws_exports(json.dumps(config))
+    [delivery] = discover_deliveries(UPath(export.uri), export)
+    started = time.perf_counter()
+    load_delivery(warehouse, delivery, UPath)
+    return {"seconds": time.perf_counter() - started, "peak_rss_mib": _peak_rss_mib()}
 
 
 def child_dbt(warehouse: Path, _serving: Path) -> dict:
@@ -87,6 +110,7 @@ def _timed_queries(con, query: str) -> dict:
 
 
 CHILDREN = {
+    "load": child_load,
     "dbt": child_dbt,
     "publish": child_publish,
     "query_serving": child_query_serving,
@@ -94,39 +118,26 @@ CHILDREN = {
 }
 
 
-def _run_child(step: str, warehouse: Path, serving: Path) -> dict:
+def _run_child(step: str, warehouse: Path, serving: Path, rows: int = 0) -> dict:
     command = [sys.executable, __file__, "--child", step, "--warehouse", str(warehouse), "--serving", str(serving)]
+    command += ["--rows", str(rows)]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
-
-
-def _load_month(rows: int, workdir: Path, warehouse: Path) -> None:
-    from upath import UPath
-
-    from include.aws.loading import load_delivery
-    from include.aws.manifests import discover_deliveries
-    from include.aws.sample_data import write_month
-    from include.settings import parse_aws_exports
-
-    data_root = workdir / f"data-serving-{rows}"
-    if not (data_root / EXPORT).exists():
-        write_month(data_root, EXPORT, "cur2", MONTH, rows=rows, s3_uri=S3_URI)
-    config = [{"name": EXPORT, "uri": data_root.as_uri(), "format": "cur2", "s3_uri": S3_URI}]
-    [export] = parse_aws_exports(json.dumps(config))
-    [delivery] = discover_deliveries(UPath(export.uri), export)
-    load_delivery(warehouse, delivery, UPath)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="dbt, publish and dashboard-query cost of one billing month")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path, default=PROJECT_ROOT / "bench" / "out")
-    parser.add_argument("--child", choices=sorted(CHILDREN))
+    parser.add_argument("--child", choices=sorted([*CHILDREN, "generate"]))
     parser.add_argument("--warehouse", type=Path)
     parser.add_argument("--serving", type=Path)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(CHILDREN[args.child](args.warehouse, args.serving)))
+        if args.child == "generate":
+            print(json.dumps(child_generate(args.serving, args.rows)))
+        else:
+            print(json.dumps(CHILDREN[args.child](args.warehouse, args.serving)))
         return
 
     import shutil
@@ -134,9 +145,11 @@ def main() -> None:
     warehouse, serving = args.workdir / "serving-bench.duckdb", args.workdir / "serving-bench"
     warehouse.unlink(missing_ok=True)
     shutil.rmtree(serving, ignore_errors=True)
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    _load_month(args.rows, args.workdir, warehouse)
-    results = {step: _run_child(step, warehouse, serving) for step in CHILDREN}
+    data_root = args.workdir / f"data-serving-{args.rows}"
+    if not (data_root / EXPORT).exists():
+        # In a child too: a child's peak RSS starts from its parent's, so the parent stays small.
+        _run_child("generate", Path(), data_root, args.rows)
+    results = {step: _run_child(step, warehouse, data_root if step == "load" else serving) for step in CHILDREN}
     served_mib = sum(p.stat().st_size for p in serving.rglob("*.parquet")) / 2**20
     focus_rows = results["publish"]["rows"]
 
@@ -145,7 +158,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for step, result in results.items():
-        rate = f"{focus_rows / result['seconds']:>13,.0f}" if step in ("dbt", "publish") else f"{'':>13}"
+        rate = f"{focus_rows / result['seconds']:>13,.0f}" if step in ("load", "dbt", "publish") else f"{'':>13}"
         label = {"query_serving": "query (serving views)", "query_warehouse": "query (warehouse file)"}.get(step, step)
         print(f"{label:24} {result['seconds']:>9.3f} {rate} {result['peak_rss_mib']:>13,.0f}")
     warehouse.unlink(missing_ok=True)
