@@ -78,8 +78,8 @@ def load_dashboards(folder: Path = DASHBOARDS_DIR) -> list[Dashboard]:
     dashboards = [_load_dashboard(path, filters) for path in files]
     keys = [card.key for dashboard in dashboards for card in dashboard.cards]
     duplicates = sorted({key for key in keys if keys.count(key) > 1})
-    if duplicates or len({d.key for d in dashboards}) != len(dashboards):
-        raise DashboardSpecError(f"{folder}: dashboard and card keys must be unique, repeated: {duplicates}")
+    if duplicates:  # (dashboard keys are unique: each is its file's name)
+        raise DashboardSpecError(f"{folder}: card keys must be unique within a dashboard, repeated: {duplicates}")
     return dashboards
 
 
@@ -127,7 +127,10 @@ def _load_card(path: Path, dashboard_key: str, raw: dict, filters: tuple[Filter,
         raise DashboardSpecError(f"{where}: key must be lowercase snake_case")
     if raw.get("display") not in DISPLAYS:
         raise DashboardSpecError(f"{where}: display {raw.get('display')!r} must be one of {DISPLAYS}")
-    row, col, width, height = (int(value) for value in raw.get("layout", ()))
+    layout = raw.get("layout", ())
+    if len(layout) != 4:
+        raise DashboardSpecError(f"{where}: layout must be [row, col, width, height]")
+    row, col, width, height = (int(value) for value in layout)
     if col < 0 or row < 0 or width < 1 or height < 1 or col + width > GRID_WIDTH:
         raise DashboardSpecError(f"{where}: layout [row, col, width, height] must fit the {GRID_WIDTH}-column grid")
     card = Card(
