@@ -26,7 +26,6 @@ from include.settings import DEFAULT_SERVING_PATH, PROJECT_ROOT
 
 DEFAULT_REPORT_PATH = PROJECT_ROOT / "data" / "report"
 PLOTLY_JS = "plotly.min.js"
-
 ROW_HEIGHT_PX = 56
 TABLE_ROWS = 100
 
@@ -185,11 +184,11 @@ def _formatted(card: Card, column: str, value) -> str:
     """A value as the card's column settings show it in Metabase (currency, percent, decimals)."""
     if value is None:
         return "–"
-    settings = card.visualization.get("column_settings", {}).get(f'["name","{column}"]', {})
     if not isinstance(value, int | float | Decimal) or isinstance(value, bool):
         return str(value)
+    settings = _column_settings(card, column)
     style, decimals = settings.get("number_style"), settings.get("decimals")
-    if _is_percent(card, column):
+    if style == "percent":
         return f"{float(value) * 100:,.{1 if decimals is None else decimals}f} %"
     if style == "currency":
         return f"{'-' if value < 0 else ''}${abs(float(value)):,.2f}"
@@ -199,8 +198,12 @@ def _formatted(card: Card, column: str, value) -> str:
 
 
 def _is_percent(card: Card, column: str) -> bool:
-    settings = card.visualization.get("column_settings", {}).get(f'["name","{column}"]', {})
-    return settings.get("number_style") == "percent"
+    return _column_settings(card, column).get("number_style") == "percent"
+
+
+def _column_settings(card: Card, column: str) -> dict:
+    """Metabase keys a column's formatting by a JSON reference to the column's name."""
+    return card.visualization.get("column_settings", {}).get(f'["name","{column}"]', {})
 
 
 def _plain(value):
