@@ -12,6 +12,14 @@ log = logging.getLogger(__name__)
 DEFAULT_DATABASE_NAME = "Open FinOps"
 PAID_FEATURE = 402  # cache invalidation is a paid feature; the open-source edition answers 402
 NOTHING_CACHED = 404
+# The spec marks these flags required (they have defaults server-side); sent so any version agrees.
+_DATABASE_LIST_FLAGS = (
+    "include_analytics",
+    "saved",
+    "include_editable_data_model",
+    "exclude_uneditable_details",
+    "include_only_uploadable",
+)
 
 
 @dataclass
@@ -21,9 +29,7 @@ class RefreshOutcome:
 
 
 def list_databases(client: MetabaseClient) -> list[dict]:
-    # The spec marks these flags required (they have defaults server-side); sent so any version agrees.
-    flags = ("include_analytics", "saved", "include_editable_data_model", "exclude_uneditable_details")
-    listed = client.get("/api/database/", **dict.fromkeys((*flags, "include_only_uploadable"), "false"))
+    listed = client.get("/api/database/", **dict.fromkeys(_DATABASE_LIST_FLAGS, "false"))
     return listed["data"] if isinstance(listed, dict) else listed
 
 
