@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
-from functools import partial
 
 from airflow.sdk import Param, PokeReturnValue, dag, get_current_context, task
 
-from include.aws.loading import load_delivery
-from include.aws.manifests import Delivery
 from include.orchestration import config
 from include.orchestration.assets import AWS_BILLING_MONTHS
-from include.orchestration.deliveries import BILLING_PERIODS_PARAM, deliveries_to_load, requested_periods, storage_path
-from include.orchestration.errors import fail_fast_on_bad_input
-from include.orchestration.focus_models import PLAN_TASK_ID, focus_build_plan, focus_models
-from include.orchestration.metabase import refresh_metabase
-from include.orchestration.publishing import publish_rebuilt_months, validate_rebuilt_months
+from include.orchestration.focus_models import PLAN_TASK_ID, focus_models
 from include.orchestration.sensors import AwsDeliverySensor, has_work
 from include.orchestration.timetable import BillingMonthTimetable
-from include.settings import ExportConfig
+
+# Every task re-parses this file: what only a task needs (DuckDB, the loader, Metabase, the validator)
+# is imported inside it, so parsing stays under a second.
 
 # How long one run waits for a delivery, and how often it looks: the next run takes over after.
 SENSOR_POKE_SECONDS = float(os.environ.get("FINOPS_SENSOR_POKE_SECONDS", 15 * 60))
@@ -36,10 +31,16 @@ SENSOR_TIMEOUT_SECONDS = float(os.environ.get("FINOPS_SENSOR_TIMEOUT_SECONDS", 5
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "finops", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={
+        "owner": "finops",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        # A hung task would hold the one duckdb_writer slot that every billing DAG waits for.
+        "execution_timeout": timedelta(hours=2),
+    },
     tags=["finops", "aws", "billing"],
     params={
-        BILLING_PERIODS_PARAM: Param(
+        config.BILLING_PERIODS_PARAM: Param(
             [],
             type="array",
             items={"type": "string", "pattern": r"^\d{4}-\d{2}$"},
@@ -53,23 +54,41 @@ def aws_billing():
     def exports_on(scheme: str) -> list[dict]:
         return [export.to_dict() for export in config.aws_exports() if export.scheme == scheme]
 
-    sensing = dict(poke_interval=SENSOR_POKE_SECONDS, timeout=SENSOR_TIMEOUT_SECONDS, soft_fail=True)
+    sensing = dict(
+        poke_interval=SENSOR_POKE_SECONDS,
+        timeout=SENSOR_TIMEOUT_SECONDS,
+        soft_fail=True,
+        # Waiting counts against execution_timeout too: let `timeout` (a skip) end the wait, never the default's fail.
+        execution_timeout=timedelta(seconds=SENSOR_TIMEOUT_SECONDS + 600),
+    )
 
     @task.sensor(mode="reschedule", **sensing)
     def wait_for_local_delivery(export: dict) -> PokeReturnValue:
+        from include.settings import ExportConfig
+
         return PokeReturnValue(is_done=has_work(ExportConfig.from_dict(export), get_current_context()))
 
     @task(trigger_rule="none_failed_min_one_success")
     def find_deliveries() -> list[dict]:
+        from include.orchestration.deliveries import plan_deliveries, requested_periods
+        from include.orchestration.errors import fail_fast_on_bad_input
+
         periods, warehouse = requested_periods(get_current_context()), config.warehouse_path()
         found = []
         with fail_fast_on_bad_input():
             for export in config.aws_exports():
-                found += deliveries_to_load(export, warehouse, periods) or []
+                found += plan_deliveries(export, warehouse, periods).to_load  # logs what it saw and skipped
         return [delivery.to_dict() for delivery in found]
 
     @task(pool=config.WRITER_POOL, outlets=[AWS_BILLING_MONTHS], map_index_template="{{ delivery_label }}")
     def load_billing_month(delivery: dict) -> dict:
+        from functools import partial
+
+        from include.aws.loading import load_delivery
+        from include.aws.manifests import Delivery
+        from include.orchestration.deliveries import storage_path
+        from include.orchestration.errors import fail_fast_on_bad_input
+
         context = get_current_context()
         found = Delivery.from_dict(delivery)
         context["delivery_label"] = f"{found.export.name} {found.period_label}"
@@ -88,18 +107,27 @@ def aws_billing():
 
     @task(task_id=PLAN_TASK_ID)
     def plan_focus_build(loaded: list[dict]) -> dict:
-        return focus_build_plan(config.warehouse_path(), loaded)
+        from include.orchestration.focus_models import focus_build_plan
+
+        # One slice fetches every mapped result; iterating would probe one past the end and log a 404 as an error.
+        return focus_build_plan(config.warehouse_path(), loaded[:])
 
     @task(pool=config.WRITER_POOL, retries=0)
     def validate_focus(plan: dict) -> dict:
+        from include.orchestration.publishing import validate_rebuilt_months
+
         return validate_rebuilt_months(plan, config.serving_path())
 
     @task(pool=config.WRITER_POOL)
     def publish_serving_layer(plan: dict) -> dict:
+        from include.orchestration.publishing import publish_rebuilt_months
+
         return publish_rebuilt_months(plan, config.serving_path())
 
     @task
     def refresh_dashboards() -> dict:
+        from include.orchestration.metabase import refresh_metabase
+
         return refresh_metabase()
 
     s3_exports = exports_on.override(task_id="s3_exports")("s3")

@@ -16,7 +16,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WAREHOUSE_PATH = PROJECT_ROOT / "data" / "finops.duckdb"
 DEFAULT_SERVING_PATH = PROJECT_ROOT / "data" / "serving"
 
-AWS_FORMATS = ("cur1", "cur2", "focus1.2")
+# Each export format and its dataset id: the one name of its rows in the ledger (finops_meta.exports),
+# the source view dbt reads (sources_aws.<dataset id>), the mart's x_Dataset and the serving preference.
+AWS_DATASETS = {"cur1": "aws_cur1", "cur2": "aws_cur2", "focus1.0": "aws_focus_1_0", "focus1.2": "aws_focus_1_2"}
+AWS_FORMATS = tuple(AWS_DATASETS)
 _EXPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 

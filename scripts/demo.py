@@ -37,8 +37,16 @@ def generate_sample_exports() -> dict:
     totals = {}
     for name, fmt in EXPORTS:
         for month in MONTHS:
+            # The last month is still open, as the current month always is: AWS has issued no invoice yet.
             totals[(name, month)] = write_month(
-                SAMPLE_ROOT, name, fmt, month, rows=ROWS_PER_MONTH, s3_uri=SAMPLE_S3_URI, first_month=MONTHS[0]
+                SAMPLE_ROOT,
+                name,
+                fmt,
+                month,
+                rows=ROWS_PER_MONTH,
+                s3_uri=SAMPLE_S3_URI,
+                first_month=MONTHS[0],
+                invoiced=month != MONTHS[-1],
             )
     return totals
 

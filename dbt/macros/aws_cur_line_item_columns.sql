@@ -1,6 +1,7 @@
 {#
   The CUR columns the FOCUS models use, in one shape for legacy CUR (Athena-style names, as the
-  loader stores them) and CUR 2.0 (the same names natively). Optional columns become typed nulls.
+  loader stores them) and CUR 2.0 (the same names natively). Optional columns become typed nulls,
+  empty text becomes null (CUR 2.0 Parquet writes '' where legacy CSV leaves a field empty).
 #}
 {% macro aws_cur_line_item_columns(columns) %}
     {%- set money = 'decimal(38, 18)' -%}
@@ -37,7 +38,7 @@
         ('product_instance_type', 'varchar', 'instance_type'),
         ('product_product_family', 'varchar', 'product_family'),
         ('product_sku', 'varchar', 'sku_id'),
-        ('pricing_rate_id', 'varchar', 'rate_id'),
+        ('pricing_rate_code', 'varchar', 'rate_code'),
         ('pricing_public_on_demand_cost', money, 'public_on_demand_cost'),
         ('pricing_public_on_demand_rate', money, 'public_on_demand_rate'),
         ('pricing_term', 'varchar', 'pricing_term'),
@@ -62,7 +63,24 @@
         ('_source_file', 'varchar', 'source_file'),
         ('_manifest_version', 'varchar', 'manifest_version'),
     ] -%}
+    {#- Product attributes CUR 2.0 may keep only in its `product` map: (legacy column, map key, alias). #}
+    {%- set product_attributes = [
+        ('product_product_name', 'product_name', 'product_name'),
+        ('product_region', 'region', 'product_region'),
+        ('product_from_region_code', 'from_region_code', 'from_region_code'),
+        ('product_location', 'location', 'product_location'),
+    ] -%}
     {%- for column, type, alias in wanted %}
-        {{ column_or_null(columns, column, type, alias) }}{{ ',' if not loop.last }}
+        {%- if type == 'varchar' %}
+        nullif({{ column_value_or_null(columns, column, type) }}, '') as {{ alias }},
+        {%- else %}
+        {{ column_or_null(columns, column, type, alias) }},
+        {%- endif %}
+    {%- endfor %}
+    {%- for column, key, alias in product_attributes %}
+        coalesce(
+            nullif({{ column_value_or_null(columns, column, 'varchar') }}, ''),
+            {% if 'product' in columns %}nullif(map_extract_value(product, '{{ key }}'), ''){% else %}null{% endif %}
+        ) as {{ alias }}{{ ',' if not loop.last }}
     {%- endfor %}
 {% endmacro %}

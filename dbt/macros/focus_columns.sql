@@ -68,6 +68,19 @@
     ]) }}
 {% endmacro %}
 
+{#
+  The FOCUS 1.2 columns FOCUS 1.0 lacks: added by 1.1 (the first seven) and by 1.2 (FOCUS_Spec
+  CHANGELOG.md; no 1.0 column was renamed or removed since).
+#}
+{% macro focus_columns_added_after_1_0() %}
+    {{ return([
+        'CapacityReservationId', 'CapacityReservationStatus', 'CommitmentDiscountQuantity', 'CommitmentDiscountUnit',
+        'ServiceSubcategory', 'SkuMeter', 'SkuPriceDetails',
+        'BillingAccountType', 'InvoiceId', 'PricingCurrency', 'PricingCurrencyContractedUnitPrice',
+        'PricingCurrencyEffectiveCost', 'PricingCurrencyListUnitPrice', 'SubAccountType',
+    ]) }}
+{% endmacro %}
+
 {# Provider-specific columns every FOCUS row source provides after the FOCUS columns. #}
 {% macro focus_extension_columns() %}
     {{ return([

@@ -23,11 +23,16 @@
 
 {# `column` cast to `type` when the relation has it, else a typed null; aliased to `alias`. #}
 {% macro column_or_null(columns, column, type, alias=none) %}
+    {{- column_value_or_null(columns, column, type) }} as {{ alias or column }}
+{%- endmacro %}
+
+{# The expression of `column_or_null`, without an alias. #}
+{% macro column_value_or_null(columns, column, type) %}
     {%- if column | lower in columns -%}
         cast("{{ column }}" as {{ type }})
     {%- else -%}
         cast(null as {{ type }})
-    {%- endif %} as {{ alias or column }}
+    {%- endif -%}
 {%- endmacro %}
 
 {# Keep only the billing months named in var('billing_periods') (all months when empty). #}

@@ -16,11 +16,17 @@ from isal import igzip
 
 from include.aws.columns import WarehouseColumn, legacy_cur_columns
 from include.aws.manifests import Delivery
-from include.warehouse.loader import LoadRefused, LocalFile, MonthLoad, sql_literal
+from include.settings import AWS_DATASETS
+from include.warehouse.loader import LoadRefused, LocalFile, MonthLoad, sql_identifier, sql_literal
 
 SOURCE = "aws"
 SCHEMA = "aws_cur"
-COST_COLUMNS = {"cur1": "line_item_unblended_cost", "cur2": "line_item_unblended_cost", "focus1.2": "BilledCost"}
+COST_COLUMNS = {
+    "cur1": "line_item_unblended_cost",
+    "cur2": "line_item_unblended_cost",
+    "focus1.0": "BilledCost",
+    "focus1.2": "BilledCost",
+}
 
 
 def _paths_sql(files: list[LocalFile]) -> str:
@@ -33,7 +39,12 @@ def _by_listed_uri(files: list[LocalFile], counts_by_path: dict[str, int]) -> di
 
 @dataclass(frozen=True)
 class LegacyCsvReader:
-    """Legacy CUR CSV(.gz): every field read as text, then cast by the manifest's column types."""
+    """Legacy CUR CSV(.gz): every field read as text, then cast by the manifest's column types.
+
+    Some writers drop a record's trailing empty fields (the `nise` CUR generator does). A file whose
+    first record is short is read with those fields as nulls; in any other file a short record is
+    refused, naming the file. Decided per file, from the file itself.
+    """
 
     manifest_columns: tuple[tuple[str, str | None], ...]
     cost_column: str = COST_COLUMNS["cur1"]
@@ -45,7 +56,7 @@ class LegacyCsvReader:
     def check_files(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> None:
         expected = [name for name, _ in self.manifest_columns]
         for file in files:
-            header = _csv_header(file)
+            header, _ = _csv_head(file)
             if header != expected:
                 missing = [c for c in expected if c not in header]
                 unexpected = [c for c in header if c not in expected]
@@ -57,15 +68,28 @@ class LegacyCsvReader:
                 raise LoadRefused(f"{file.listed_uri}: CSV header disagrees with the manifest's columns ({detail})")
 
     def _read_csv(self, files: list[LocalFile], typed: bool = True) -> str:
-        """read_csv over the files with the manifest's header; typed parses straight into target types."""
+        """read_csv over the files with the manifest's header; typed parses straight into target types.
+
+        Files that drop trailing empty fields are read by a padding read_csv of their own, so the
+        other files stay strict.
+        """
         source_types = {source: column.sql_type for column in self.columns for source in column.sources}
         columns = ", ".join(
             f"{sql_literal(name)}: '{source_types[name] if typed else 'VARCHAR'}'" for name, _ in self.manifest_columns
         )
-        return (
-            f"read_csv({_paths_sql(files)}, header = true, delim = ',', quote = '\"', escape = '\"', "
-            f"columns = {{{columns}}}, filename = true, auto_detect = false, strict_mode = true)"
+        padded = [f for f in files if _drops_trailing_fields(f)]
+        strict = [f for f in files if f not in padded]
+        options = (
+            f"header = true, delim = ',', quote = '\"', escape = '\"', columns = {{{columns}}}, filename = true, "
+            "auto_detect = false, strict_mode = true"
         )
+        # DuckDB pads short records only in its single-threaded reader (quoted line breaks need it)
+        reads = [
+            f"SELECT * FROM read_csv({_paths_sql(group)}, {options}{extra})"
+            for group, extra in ((strict, ""), (padded, ", null_padding = true, parallel = false"))
+            if group
+        ]
+        return f"({' UNION ALL '.join(reads)})"
 
     def select_sql(self, files: list[LocalFile]) -> str:
         renames = ", ".join(_rename(column) for column in self.columns)
@@ -89,9 +113,9 @@ class LegacyCsvReader:
 
 
 def _rename(column: WarehouseColumn) -> str:
-    parts = [f'"{source}"' for source in column.sources]
+    parts = [sql_identifier(source) for source in column.sources]
     expression = parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
-    return f'{expression} AS "{column.name}"'
+    return f"{expression} AS {sql_identifier(column.name)}"
 
 
 def _records_by_line_breaks(file: LocalFile) -> int:
@@ -104,19 +128,27 @@ def _records_by_line_breaks(file: LocalFile) -> int:
     return breaks + (last != b"\n") - 1
 
 
-def _csv_header(file: LocalFile) -> list[str]:
+def _drops_trailing_fields(file: LocalFile) -> bool:
+    """Whether the file's first record has fewer fields than its header."""
+    header, first_record = _csv_head(file)
+    return 0 < len(first_record) < len(header)
+
+
+def _csv_head(file: LocalFile) -> tuple[list[str], list[str]]:
+    """The header's fields and the first data line's (empty without one)."""
     try:
         opener = gzip.open if file.path.name.endswith(".gz") else open
         with opener(file.path, "rb") as raw:
-            first_line = raw.readline()
+            lines = [raw.readline(), raw.readline()]
     except (OSError, EOFError, zlib.error) as err:
         raise LoadRefused(f"{file.listed_uri}: cannot read the CSV header ({err})") from err
-    return next(csv.reader(io.StringIO(first_line.decode("utf-8-sig"))), [])
+    header, first_record = (next(csv.reader(io.StringIO(line.decode("utf-8-sig"))), []) for line in lines)
+    return header, first_record
 
 
 @dataclass(frozen=True)
 class ParquetReader:
-    """CUR 2.0, FOCUS 1.2 and legacy-CUR Parquet: names are final, types come from the files."""
+    """CUR 2.0, the FOCUS exports and legacy-CUR Parquet: names are final, types come from the files."""
 
     manifest_columns: tuple[tuple[str, str | None], ...]
     cost_column: str
@@ -141,7 +173,7 @@ class ParquetReader:
     def select_sql(self, files: list[LocalFile]) -> str:
         return (
             f"SELECT * EXCLUDE (filename), filename AS _local_file "
-            f"FROM read_parquet({_paths_sql(files)}, union_by_name = true, filename = true)"
+            f"FROM read_parquet({_paths_sql(files)}, union_by_name = true, filename = true, hive_partitioning = false)"
         )
 
     def count_records(self, files: list[LocalFile]) -> dict[str, int]:
@@ -190,7 +222,7 @@ def month_load(delivery: Delivery, files: list[LocalFile]) -> MonthLoad:
         schema=SCHEMA,
         export=delivery.export.name,
         table_stem=delivery.export.table_stem,
-        dataset=delivery.export.format.replace(".", "_"),
+        dataset=AWS_DATASETS[delivery.export.format],
         billing_period=delivery.billing_period,
         manifest_uri=delivery.manifest_uri,
         version=delivery.version,

@@ -10,13 +10,29 @@ partial-upfront reserved instance (DiscountedUsage + RIFee, upfront Fee in its p
 one partial-upfront Compute Savings Plan (SavingsPlanCoveredUsage + SavingsPlanNegation +
 SavingsPlanRecurringFee, SavingsPlanUpfrontFee in its purchase month), spot usage, a Marketplace
 charge, a support Fee, EdpDiscount per account, a BundledDiscount and a PrivateRateDiscount, Tax
-per account, a Credit and a Refund (from the second month on, a Refund for the previous month).
+per account, Credits and a Refund (from the second month on, a Refund for the previous month).
+
+It also has the quirks of real deliveries, so that the models are tested against them:
+- two payer accounts in one export, each with its linked accounts and its own invoice;
+- a month that is not invoiced yet (`invoiced=False`; `generate` leaves its last month open) has
+  an empty `bill/InvoiceId`, as AWS leaves it until the invoice is issued;
+- `pricing/RateId` names a price and is shared by the SKUs of every region charging it;
+  `pricing/RateCode` (`<SKU>.<offer term>.<rate code>`) is one per SKU and price;
+- data transfer between regions leaves `product/regionCode` empty and names the regions in
+  `product/fromRegionCode`, `product/toRegionCode`, `product/fromLocation` (and `product/region`
+  on half the rows); global services (Route 53) have `product/region` 'global'; tax, credits,
+  refunds and EDP discounts have no region;
+- pricing units as AWS spells them: `Hrs` and `hours`, `GB` and `GB-Mo`, `Requests` and `Request`,
+  `IOs`, `Lambda-GB-Second`, `Count`, `Queries`, ...;
+- a free-tier line per payer account (Usage, $0.00 per GB - first 100 GB free tier).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import calendar
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -24,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -35,19 +52,55 @@ from include.aws.columns import athena_column_name
 
 SCALE = 10**8  # money is generated in integer units of 1e-8 USD
 _UUID_NAMESPACE = uuid.UUID("6f1c3e64-5a0b-4c53-9a5e-0f7d1b2c9e11")
-PAYER_ACCOUNT = "111111111111"
-ACCOUNTS = ["111111111111", "222222222222", "333333333333", "444444444444"]
+# Two payer (management) accounts in one export, each with its linked accounts.
+PAYERS = {
+    "111111111111": ["111111111111", "222222222222", "333333333333", "444444444444"],
+    "555555555555": ["555555555555", "666666666666"],
+}
+PAYER_ACCOUNT = next(iter(PAYERS))  # the one whose manifests these are
+ACCOUNTS = [account for linked in PAYERS.values() for account in linked]
+PAYER_OF = {account: payer for payer, linked in PAYERS.items() for account in linked}
 ACCOUNT_NAMES = {
     "111111111111": "acme-payer",
     "222222222222": "acme-prod",
     "333333333333": "acme-data",
     "444444444444": "acme-dev",
+    "555555555555": "globex-payer",
+    "666666666666": "globex-research",
 }
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"]
+# How AWS names each region in product/location and in usage-type prefixes.
+REGION_LOCATIONS = {
+    "us-east-1": "US East (N. Virginia)",
+    "us-west-2": "US West (Oregon)",
+    "eu-west-1": "EU (Ireland)",
+    "ap-southeast-2": "Asia Pacific (Sydney)",
+}
+REGION_PREFIXES = {"us-east-1": "USE1", "us-west-2": "USW2", "eu-west-1": "EU", "ap-southeast-2": "APS2"}
+# AWS offer term codes (the middle part of a RateCode): on demand, and 1 year partial upfront.
+ON_DEMAND_TERM, RESERVED_TERM = "JRTCKXETXF", "HU7G6KETJZ"
 
-# product code, service name, usage type, operation, unit, on-demand rate (USD), family, resource prefix
+
+class Service(NamedTuple):
+    """One priced usage of one service; `scope` says where it happens.
+
+    regional: in one region (product/regionCode); global: product/region 'global' and no region code;
+    transfer: between two regions, `usage_type` is prefixed with both (USE1-USW2-AWS-Out-Bytes).
+    """
+
+    code: str
+    name: str
+    usage_type: str
+    operation: str
+    unit: str
+    rate: str  # on-demand, USD per unit
+    family: str
+    resource_prefix: str
+    scope: str = "regional"
+
+
 SERVICES = [
-    (
+    Service(
         "AmazonEC2",
         "Amazon Elastic Compute Cloud",
         "BoxUsage:m5.large",
@@ -57,7 +110,7 @@ SERVICES = [
         "Compute Instance",
         "i-",
     ),
-    (
+    Service(
         "AmazonS3",
         "Amazon Simple Storage Service",
         "TimedStorage-ByteHrs",
@@ -67,7 +120,7 @@ SERVICES = [
         "Storage",
         "bucket-",
     ),
-    (
+    Service(
         "AmazonRDS",
         "Amazon Relational Database Service",
         "InstanceUsage:db.t3.medium",
@@ -77,8 +130,8 @@ SERVICES = [
         "Database Instance",
         "db-",
     ),
-    ("AWSLambda", "AWS Lambda", "Request", "Invoke", "Requests", "0.0000002", "Serverless", "fn-"),
-    (
+    Service("AWSLambda", "AWS Lambda", "Request", "Invoke", "Requests", "0.0000002", "Serverless", "fn-"),
+    Service(
         "AmazonDynamoDB",
         "Amazon DynamoDB",
         "ReadCapacityUnit-Hrs",
@@ -88,7 +141,7 @@ SERVICES = [
         "Provisioned IOPS",
         "table-",
     ),
-    (
+    Service(
         "AmazonCloudWatch",
         "AmazonCloudWatch",
         "CW:MetricMonitorUsage",
@@ -98,7 +151,7 @@ SERVICES = [
         "Metric",
         "metric-",
     ),
-    (
+    Service(
         "AmazonVPC",
         "Amazon Virtual Private Cloud",
         "NatGateway-Hours",
@@ -108,7 +161,7 @@ SERVICES = [
         "NAT Gateway",
         "nat-",
     ),
-    (
+    Service(
         "AmazonECS",
         "Amazon Elastic Container Service",
         "Fargate-vCPU-Hours:perCPU",
@@ -118,7 +171,7 @@ SERVICES = [
         "Compute",
         "task-",
     ),
-    (
+    Service(
         "AmazonSageMaker",
         "Amazon SageMaker",
         "ml.m5.xlarge-Notebook",
@@ -128,7 +181,54 @@ SERVICES = [
         "ML Instance",
         "nb-",
     ),
-    ("AWSDataTransfer", "AWS Data Transfer", "DataTransfer-Out-Bytes", "", "GB", "0.09", "Data Transfer", ""),
+    Service(
+        "AWSDataTransfer", "AWS Data Transfer", "AWS-Out-Bytes", "", "GB", "0.02", "Data Transfer", "i-", "transfer"
+    ),
+    Service(
+        "AWSLambda", "AWS Lambda", "Lambda-GB-Second", "Invoke", "Lambda-GB-Second", "0.00001667", "Serverless", "fn-"
+    ),
+    Service(
+        "AmazonEC2",
+        "Amazon Elastic Compute Cloud",
+        "EBS:VolumeIOUsage",
+        "EBS:IO",
+        "IOs",
+        "0.00000005",
+        "System Operation",
+        "vol-",
+    ),
+    Service(
+        "AmazonS3",
+        "Amazon Simple Storage Service",
+        "Requests-Tier1",
+        "PutObject",
+        "Requests",
+        "0.000005",
+        "API Request",
+        "bucket-",
+    ),
+    Service(
+        "AmazonEC2",
+        "Amazon Elastic Compute Cloud",
+        "ElasticIP:Remap",
+        "RemapAddress",
+        "Count",
+        "0.10",
+        "IP Address",
+        "eipalloc-",
+    ),
+    Service("awswaf", "AWS WAF", "Request", "", "Request", "0.0000006", "Web Application Firewall", "webacl-"),
+    Service(
+        "AmazonRoute53",
+        "Amazon Route 53",
+        "DNS-Queries",
+        "A",
+        "Queries",
+        "0.0000004",
+        "DNS Query",
+        "hostedzone-",
+        "global",
+    ),
 ]
 TAG_VALUES = {
     "resourceTags/user:Environment": ["prod", "staging", "dev", None],
@@ -168,9 +268,15 @@ LEGACY_COLUMNS = [
     ("product/ProductName", "OptionalString"),
     ("product/servicecode", "OptionalString"),
     ("product/regionCode", "OptionalString"),
+    ("product/region", "OptionalString"),
+    ("product/fromLocation", "OptionalString"),
+    ("product/fromRegionCode", "OptionalString"),
+    ("product/toRegionCode", "OptionalString"),
     ("product/instanceType", "OptionalString"),
     ("product/productFamily", "OptionalString"),
     ("product/sku", "OptionalString"),
+    ("pricing/RateCode", "OptionalString"),
+    ("pricing/RateId", "OptionalString"),
     ("pricing/publicOnDemandCost", "OptionalBigDecimal"),
     ("pricing/publicOnDemandRate", "OptionalBigDecimal"),
     ("pricing/term", "OptionalString"),
@@ -212,7 +318,9 @@ SP_ARN = "arn:aws:savingsplans::333333333333:savingsplan/7c1e5b2a-sp-sample"
 SP_HOURLY_COMMITMENT = SCALE  # 1.00 USD per hour, of which 0.60 paid upfront and 0.40 monthly
 SP_UPFRONT_RATE, SP_RECURRING_RATE = 60_000_000, 40_000_000
 SP_COVERED = [("i-0sp00000000000001", 6_000_000, 9_600_000), ("task-sp-000000002", 3_500_000, 4_048_000)]  # rate, od
-SUPPORT_FEE, CREDIT, REFUND, TAX_RATE_PERCENT = 100 * SCALE, -25 * SCALE, -350_000_000, 8
+SUPPORT_FEE, REFUND, TAX_RATE_PERCENT = 100 * SCALE, -350_000_000, 8
+CREDITS = [(1, -25 * SCALE, "AWS Promotional Credit"), (5, -10 * SCALE, "AWS Activate Credit")]  # account index
+FREE_TIER_GB = 100  # each payer's data transfer out to the internet that costs nothing
 EDP_DISCOUNT_PERCENT, BUNDLED_DISCOUNT, PRIVATE_RATE_DISCOUNT = 3, -20_000_000, -150_000_000
 SPOT_RATE, SPOT_HOURS = 3_500_000, 24  # m5.large spot for a day, on-demand rate 0.096
 MARKETPLACE = ("prod-8a7b6c5d4e3f", "Acme Log Analytics", "Acme Analytics LLC", 42 * SCALE)
@@ -263,11 +371,102 @@ def _to_decimal_array(units: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.decimal128(38, 8), len(units), [None, pa.py_buffer(words.tobytes())])
 
 
+def _code(length: int, *parts: object) -> str:
+    """A deterministic code of A-Z and 2-7, like AWS's SKU and rate codes."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return base64.b32encode(digest).decode()[:length]
+
+
+def _rate_units(rate: str) -> int:
+    return int(Decimal(rate) * SCALE)
+
+
+def _pricing(code: str, usage_type: str, place: str, unit: str, term: str | None, rate: int, dimension: str) -> dict:
+    """product/sku, pricing/RateId and pricing/RateCode of one price of one product.
+
+    The SKU is the product in one place. RateCode is `<SKU>.<offer term>.<rate code>`, one per SKU and
+    price. RateId names the price alone, so the SKUs of every region charging it share it, as in real CURs.
+    """
+    sku = _code(16, code, usage_type, place)
+    price = (RESERVED_TERM if term == "Reserved" else ON_DEMAND_TERM, unit, abs(rate), dimension)
+    rate_id = int.from_bytes(hashlib.sha256(repr((code, *price)).encode()).digest()[:5]) % 10**10
+    return {
+        "product/sku": sku,
+        "pricing/RateId": str(rate_id),
+        "pricing/RateCode": f"{sku}.{price[0]}.{_code(10, sku, *price)}",
+    }
+
+
+_NO_GEOGRAPHY = dict.fromkeys(
+    ["product/regionCode", "product/region", "product/fromRegionCode", "product/toRegionCode", "product/fromLocation"]
+)
+
+
+def _geography(scope: str, region: int, to_region: int | None = None, names_region: bool = True) -> dict:
+    """The product/* location columns of a charge, filled as AWS fills them for its kind of service."""
+    code = REGIONS[region]
+    if scope == "global":
+        return {**_NO_GEOGRAPHY, "product/region": "global"}
+    if scope == "transfer":
+        return {
+            **_NO_GEOGRAPHY,
+            "product/region": code if names_region else None,
+            "product/fromRegionCode": code,
+            "product/toRegionCode": REGIONS[to_region] if to_region is not None else None,
+            "product/fromLocation": REGION_LOCATIONS[code],
+        }
+    return {**_NO_GEOGRAPHY, "product/regionCode": code, "product/region": code}
+
+
+def _usage_product(service: Service, region: int, to_region: int, names_region: bool) -> dict:
+    """The text columns of on-demand usage of one service in one place (between two for data transfer)."""
+    origin, target = REGIONS[region], REGIONS[to_region]
+    if service.scope == "transfer":
+        usage_type = f"{REGION_PREFIXES[origin]}-{REGION_PREFIXES[target]}-{service.usage_type}"
+        description = f"${service.rate} per GB - {REGION_LOCATIONS[origin]} data transfer to {REGION_LOCATIONS[target]}"
+        geography = _geography("transfer", region, to_region, names_region)
+    else:
+        usage_type = service.usage_type
+        description = f"${service.rate} per {service.unit} of {usage_type}"
+        geography = _geography(service.scope, region)
+    place = "global" if service.scope == "global" else origin
+    return {
+        "lineItem/UsageType": usage_type,
+        "lineItem/AvailabilityZone": f"{origin}a" if service.scope == "regional" else None,
+        "lineItem/LineItemDescription": description,
+        **geography,
+        **_pricing(service.code, usage_type, place, service.unit, "OnDemand", _rate_units(service.rate), "usage"),
+    }
+
+
+def _usage_products(service: np.ndarray, region: np.ndarray, resource: np.ndarray) -> dict[str, pa.Array]:
+    """`_usage_product` per row of a usage batch, computed once per distinct product."""
+    n_regions = len(REGIONS)
+    transfer = np.array([s.scope == "transfer" for s in SERVICES])[service]
+    to_region = np.where(transfer, (region + 1 + resource % (n_regions - 1)) % n_regions, region)
+    names_region = ~transfer | (resource % 2 == 0)  # half the transfers leave product/region empty too
+    key = ((service * n_regions + region) * n_regions + to_region) * 2 + names_region
+    distinct, row_product = np.unique(key, return_inverse=True)
+    products = []
+    for value in distinct.tolist():
+        rest, names = divmod(value, 2)
+        rest, target = divmod(rest, n_regions)
+        index, origin = divmod(rest, n_regions)
+        products.append(_usage_product(SERVICES[index], origin, target, bool(names)))
+    take = pa.array(row_product.reshape(-1))
+    return {column: pa.array([p[column] for p in products], pa.string()).take(take) for column in products[0]}
+
+
 class _MonthBuilder:
     """Builds one month's line items as column dicts of numpy arrays, batch by batch."""
 
-    def __init__(self, month: date, revision: int, seed: int, term_start: date):
+    def __init__(self, month: date, revision: int, seed: int, term_start: date, invoiced: bool = True):
         self.month, self.revision = month, revision
+        # each payer's invoice; AWS leaves bill/InvoiceId empty until the month is invoiced
+        self.invoice_ids = [
+            f"INV-{month:%Y%m}-{list(PAYERS).index(PAYER_OF[account]) + 1:03d}" if invoiced else None
+            for account in ACCOUNTS
+        ]
         self.late_tags, self.purchase_month = month > term_start, month == term_start
         self.term = (f"{term_start:%Y-%m-%d}T00:00:00.000Z", f"{term_start.year + 1}-{term_start:%m-%d}T00:00:00.000Z")
         self.rng = np.random.default_rng([seed, month.year, month.month, revision])
@@ -290,7 +489,7 @@ class _MonthBuilder:
         region = rng.integers(0, len(REGIONS), n)
         hour = rng.integers(0, self.hours, n)
         amount = rng.integers(1, 20_000, n)  # usage amount in 1e-4 units
-        rates = np.array([int(Decimal(s[5]) * SCALE) for s in SERVICES], dtype=np.int64)
+        rates = np.array([_rate_units(s.rate) for s in SERVICES], dtype=np.int64)
         rate = rates[service]
         cost = (amount * rate + 5_000) // 10_000
         np.add.at(self.usage_by_account, account, cost)
@@ -495,7 +694,26 @@ class _MonthBuilder:
                 legal_entity=seller,
             )
         )
-        rows.append(self._row("Credit", 1, 0, 0, self.hours, 0, 0, cost=CREDIT, description="AWS Promotional Credit"))
+        for account, credit, description in CREDITS:
+            rows.append(self._row("Credit", account, 0, 0, self.hours, 0, 0, cost=credit, description=description))
+        transfer = next(i for i, s in enumerate(SERVICES) if s.scope == "transfer")
+        for payer in PAYERS:
+            rows.append(
+                self._row(
+                    "Usage",
+                    ACCOUNTS.index(payer),
+                    transfer,
+                    0,
+                    self.hours,
+                    FREE_TIER_GB * 10_000,
+                    0,
+                    description=f"$0.00 per GB - first {FREE_TIER_GB} GB free tier",
+                    public_rate=0,
+                    usage_type="DataTransfer-Out-Bytes",  # to the internet: no target region
+                    geography=_geography("transfer", 0),
+                    term="OnDemand",
+                )
+            )
         # A refund for last month's S3 outage: a correction of an already invoiced period.
         refunded_hours = self.hours if self.purchase_month else month_hours(_previous_month(self.month))
         refunded_from = 0 if self.purchase_month else -refunded_hours
@@ -547,7 +765,12 @@ class _MonthBuilder:
         usage_type=None,
         billing_entity="AWS",
         legal_entity="Amazon Web Services, Inc.",
+        geography=None,
+        term=None,
     ) -> dict:
+        if geography is None:
+            no_region = kind in ("Tax", "Credit", "Refund", "EdpDiscount")
+            geography = _NO_GEOGRAPHY if no_region else _geography("regional", 0)
         return {
             "kind": kind,
             "id": self._ids(1),
@@ -568,6 +791,8 @@ class _MonthBuilder:
             "usage_type": usage_type,
             "billing_entity": billing_entity,
             "legal_entity": legal_entity,
+            "geography": geography,
+            "term": term or ("Reserved" if ri is not None else None),
             "tags": {},
         }
 
@@ -591,25 +816,21 @@ def _legacy_table(builder: _MonthBuilder, batch: dict) -> pa.Table:
         f"{builder.month:%Y%m}r{builder.revision}-", pa.array(batch["id"]).cast(pa.string()), ""
     )
     generated_usage = "description" not in batch  # a batch of on-demand usage, not one fixed row
+    account_index = pa.array(batch["account"])
+    account = pa.array(ACCOUNTS).take(account_index)
     if generated_usage:
-        account = pa.array(ACCOUNTS).take(pa.array(batch["account"]))
-        region = pa.array(REGIONS).take(pa.array(batch["region"]))
         resource = pc.binary_join_element_wise(
             pick(7), pa.array(batch["account"] * 100 + batch["resource"]).cast(pa.string()), ""
         )
-        description = pc.binary_join_element_wise(
-            pa.array([f"${s[5]} per {s[4]} of {s[2]}" for s in SERVICES]).take(pa.array(svc)), ""
-        )
+        product = _usage_products(svc, batch["region"], batch["resource"])
         product_name, servicecode = pick(1), pick(0)
         public_cost, public_rate = money(batch["cost"]), money(batch["rate"])
         ri_arn = sp_arn = none_text
         ri, sp = {}, {}
     else:
-        account = const(ACCOUNTS[int(batch["account"][0])])
-        region = const(REGIONS[0]) if kind not in ("Tax", "Credit", "Refund", "EdpDiscount") else none_text
         resource = const(batch["resource_id"]) if batch["resource_id"] else none_text
-        description = const(batch["description"])
-        code, name = batch["product"] or (SERVICES[int(svc[0])][0], SERVICES[int(svc[0])][1])
+        product = {column: const(value) for column, value in _fixed_row_product(batch).items()}
+        code, name = batch["product"] or SERVICES[int(svc[0])][:2]
         product_name, servicecode = const(name), const(code)
         public_rate = money(batch["public_rate"]) if batch["public_rate"] is not None else none_money
         public_cost = (
@@ -624,11 +845,11 @@ def _legacy_table(builder: _MonthBuilder, batch: dict) -> pa.Table:
     columns = {
         "identity/LineItemId": ids,
         "identity/TimeInterval": const(f"{period_start}/{period_end}"),
-        "bill/InvoiceId": const(f"INV-{builder.month:%Y%m}-001"),
+        "bill/InvoiceId": pa.array(builder.invoice_ids, pa.string()).take(account_index),
         "bill/InvoicingEntity": const("Amazon Web Services, Inc."),
         "bill/BillType": const("Anniversary"),
         "bill/BillingEntity": const("AWS") if generated_usage else const(batch["billing_entity"]),
-        "bill/PayerAccountId": const(PAYER_ACCOUNT),
+        "bill/PayerAccountId": pa.array([PAYER_OF[a] for a in ACCOUNTS]).take(account_index),
         "bill/BillingPeriodStartDate": const(period_start),
         "bill/BillingPeriodEndDate": const(period_end),
         "lineItem/UsageAccountId": account,
@@ -636,30 +857,34 @@ def _legacy_table(builder: _MonthBuilder, batch: dict) -> pa.Table:
         "lineItem/UsageStartDate": _utc_strings(start),
         "lineItem/UsageEndDate": _utc_strings(end),
         "lineItem/ProductCode": servicecode,
-        "lineItem/UsageType": pick(2) if generated_usage else const(batch["usage_type"] or SERVICES[int(svc[0])][2]),
+        "lineItem/UsageType": product["lineItem/UsageType"],
         "lineItem/Operation": pick(3) if generated_usage else const(SERVICES[int(svc[0])][3]),
-        "lineItem/AvailabilityZone": pc.binary_join_element_wise(region, "a", "") if generated_usage else none_text,
+        "lineItem/AvailabilityZone": product["lineItem/AvailabilityZone"],
         "lineItem/ResourceId": resource,
         "lineItem/UsageAmount": money(batch["amount"] * 10_000),
         "lineItem/CurrencyCode": const("USD"),
         "lineItem/UnblendedRate": money(batch["rate"]),
         "lineItem/UnblendedCost": money(batch["cost"]),
-        "lineItem/LineItemDescription": description,
+        "lineItem/LineItemDescription": product["lineItem/LineItemDescription"],
         "lineItem/TaxType": const("Sales Tax") if kind == "Tax" else none_text,
         "lineItem/LegalEntity": const("Amazon Web Services, Inc.") if generated_usage else const(batch["legal_entity"]),
         "product/ProductName": product_name,
         "product/servicecode": servicecode,
-        "product/regionCode": region,
+        "product/regionCode": product["product/regionCode"],
+        "product/region": product["product/region"],
+        "product/fromLocation": product["product/fromLocation"],
+        "product/fromRegionCode": product["product/fromRegionCode"],
+        "product/toRegionCode": product["product/toRegionCode"],
         "product/instanceType": const("m5.large")
         if kind in ("DiscountedUsage", "RIFee", "Fee") and batch["ri"] is not None
         else none_text,
         "product/productFamily": pick(6) if generated_usage else const(SERVICES[int(svc[0])][6]),
-        "product/sku": pc.binary_join_element_wise(servicecode, region, "-") if kind in _PRICED_KINDS else none_text,
+        "product/sku": product["product/sku"],
+        "pricing/RateCode": product["pricing/RateCode"],
+        "pricing/RateId": product["pricing/RateId"],
         "pricing/publicOnDemandCost": public_cost,
         "pricing/publicOnDemandRate": public_rate,
-        "pricing/term": const("OnDemand")
-        if generated_usage
-        else (const("Reserved") if batch.get("ri") is not None else none_text),
+        "pricing/term": const("OnDemand") if generated_usage else const(batch["term"]),
         "pricing/unit": pick(4) if generated_usage else const(SERVICES[int(svc[0])][4]),
         "reservation/ReservationARN": ri_arn,
         "reservation/EffectiveCost": ri_money("effective"),
@@ -689,6 +914,27 @@ def _legacy_table(builder: _MonthBuilder, batch: dict) -> pa.Table:
     return pa.table(columns)
 
 
+def _fixed_row_product(batch: dict) -> dict[str, str | None]:
+    """The text columns `_usage_product` gives generated usage, for one fixed row."""
+    service = SERVICES[int(batch["service"][0])]
+    code = batch["product"][0] if batch["product"] else service.code
+    usage_type = batch["usage_type"] or service.usage_type
+    geography = batch["geography"]
+    if batch["kind"] in _PRICED_KINDS:
+        place = geography["product/regionCode"] or geography["product/fromRegionCode"] or "global"
+        dimension = "upfront" if batch["kind"] == "Fee" else "usage"
+        pricing = _pricing(code, usage_type, place, service.unit, batch["term"], int(batch["rate"][0]), dimension)
+    else:
+        pricing = dict.fromkeys(["product/sku", "pricing/RateId", "pricing/RateCode"])
+    return {
+        "lineItem/UsageType": usage_type,
+        "lineItem/AvailabilityZone": None,
+        "lineItem/LineItemDescription": batch["description"],
+        **geography,
+        **pricing,
+    }
+
+
 def _utc_strings(times: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(pa.array(np.datetime_as_string(times, unit="s")), "Z", "")
 
@@ -707,13 +953,18 @@ def _cur2_table(legacy: pa.Table) -> pa.Table:
             column = pc.strptime(column, format="%Y-%m-%dT%H:%M:%SZ", unit="ms")
         columns[athena_column_name(name)] = column
     # CUR 2.0 also names the accounts (legacy CUR does not).
-    columns["bill_payer_account_name"] = pa.array([ACCOUNT_NAMES[PAYER_ACCOUNT]] * legacy.num_rows, pa.string())
+    payer_ids = legacy["bill/PayerAccountId"].combine_chunks()
+    columns["bill_payer_account_name"] = pa.array(list(ACCOUNT_NAMES.values())).take(
+        pc.index_in(payer_ids, pa.array(list(ACCOUNT_NAMES)))
+    )
     account_ids = legacy["lineItem/UsageAccountId"].combine_chunks()
     columns["line_item_usage_account_name"] = pa.array(list(ACCOUNT_NAMES.values())).take(
         pc.index_in(account_ids, pa.array(list(ACCOUNT_NAMES)))
     )
     columns["resource_tags"] = _map_column(legacy, tag_names, lambda tag: athena_column_name(tag.split("/", 1)[1]))
-    columns["product"] = _map_column(legacy, ["product/ProductName"], lambda _: "product_name")
+    # product/fromRegionCode → product['from_region_code'], product/ProductName → product['product_name']
+    product_names = [n for n in legacy.column_names if n.startswith("product/") and n not in _CUR2_PRODUCT_SCALARS]
+    columns["product"] = _map_column(legacy, product_names, lambda n: athena_column_name(n).removeprefix("product_"))
     return pa.table(columns)
 
 
@@ -743,7 +994,8 @@ def _month_tables(builder: _MonthBuilder, rows: int, batch_rows: int) -> Iterato
 def _fixed_row_count(builder: _MonthBuilder) -> int:
     days = builder.hours // 24
     commitments = days + 1 + 2 * days * len(SP_COVERED) + 1 + 2 * int(builder.purchase_month)
-    return commitments + 1 + 2 + 2 + 2 + 2 * len(ACCOUNTS)  # support, spot + marketplace, credit + refund, ...
+    # support, spot + marketplace, credits, refund, bundled + private rate discount, free tier, EDP + tax
+    return commitments + 1 + 2 + len(CREDITS) + 1 + 2 + len(PAYERS) + 2 * len(ACCOUNTS)
 
 
 def write_month(
@@ -759,10 +1011,14 @@ def write_month(
     chunk_rows: int = 1_000_000,
     batch_rows: int = 250_000,
     first_month: date | None = None,
+    invoiced: bool = True,
 ) -> MonthTotals:
-    """Write one delivery of one month (legacy `cur1` or `cur2`) with its manifests."""
+    """Write one delivery of one month (legacy `cur1` or `cur2`) with its manifests.
+
+    `invoiced=False` writes an open month: no invoice issued yet, so `bill/InvoiceId` is empty.
+    """
     first_month = first_month or month
-    builder = _MonthBuilder(month, revision, seed, term_start=first_month)
+    builder = _MonthBuilder(month, revision, seed, term_start=first_month, invoiced=invoiced)
     version = str(uuid.uuid5(_UUID_NAMESPACE, f"{export_name}/{month}/{revision}/{seed}"))
     totals = MonthTotals(version=version)
     bucket, _, prefix = s3_uri.removeprefix("s3://").partition("/")
@@ -907,18 +1163,25 @@ def _write_manifests(
 
 
 def write_legacy_rows(
-    out_root: Path, export_name: str, month: date, rows: list[dict[str, str]], *, s3_uri: str, version: str
+    out_root: Path,
+    export_name: str,
+    month: date,
+    rows: list[dict[str, str]],
+    *,
+    s3_uri: str,
+    version: str,
+    chunk_rows: int | None = None,
 ) -> list[str]:
     """One legacy CUR delivery holding exactly `rows` (CUR header → text), e.g. a hand-written scenario.
 
     Every generator column is written (blank where a row has no value) plus any extra columns the
-    rows name; returns the delivery's data files.
+    rows name, in files of `chunk_rows` rows (default: one file); returns the delivery's data files.
     """
     names = [name for name, _ in LEGACY_COLUMNS]
     names += sorted({key for row in rows for key in row} - set(names))
     table = pa.table({name: pa.array([row.get(name) for row in rows], pa.string()) for name in names})
     bucket, _, prefix = s3_uri.removeprefix("s3://").partition("/")
-    writer = _ChunkWriter(out_root, export_name, "cur1", month, version, chunk_rows=len(rows) or 1)
+    writer = _ChunkWriter(out_root, export_name, "cur1", month, version, chunk_rows=chunk_rows or len(rows) or 1)
     writer.write(table)
     writer.close()
     _write_manifests(out_root, export_name, "cur1", month, version, writer, bucket, prefix, names)
@@ -935,7 +1198,10 @@ def generate(
     chunk_rows: int = 1_000_000,
     formats: tuple[str, ...] = ("cur1", "cur2"),
 ) -> dict:
-    """Write every month for each format; returns {(export_name, 'YYYY-MM'): MonthTotals}."""
+    """Write every month for each format, the last one still open (not invoiced).
+
+    Returns {(export_name, 'YYYY-MM'): MonthTotals}.
+    """
     names = {"cur1": "sample-cur-legacy", "cur2": "sample-cur2"}
     result = {}
     for fmt in formats:
@@ -950,6 +1216,7 @@ def generate(
                 seed=seed,
                 chunk_rows=chunk_rows,
                 first_month=months[0],
+                invoiced=month != months[-1],
             )
             result[(names[fmt], f"{month:%Y-%m}")] = totals
     return result

@@ -11,6 +11,8 @@ from include.settings import ExportConfig, parse_aws_exports, resolve_serving_pa
 AWS_EXPORTS_VARIABLE = "finops_aws_exports"
 WAREHOUSE_PATH_VARIABLE = "finops_warehouse_path"
 SERVING_PATH_VARIABLE = "finops_serving_path"
+# The trigger form's Param: billing months (YYYY-MM) to reload even if already loaded.
+BILLING_PERIODS_PARAM = "billing_periods"
 # DuckDB allows one writer: every task that writes the warehouse runs in this pool of 1 slot.
 WRITER_POOL = "duckdb_writer"
 

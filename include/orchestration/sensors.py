@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -10,33 +11,46 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from include.aws.manifests import DeliveryError
 from include.orchestration.config import warehouse_path
-from include.orchestration.deliveries import deliveries_to_load, requested_periods
 from include.settings import ExportConfig
+
+log = logging.getLogger(__name__)
 
 
 def manifest_key_pattern(export: ExportConfig) -> str:
-    """Wildcard over the export's manifest keys (fnmatch's * also spans folders)."""
+    """Wildcard over the keys whose arrival may mean a new delivery (fnmatch's * also spans folders).
+
+    Legacy CUR: any key in the export's folder, since the Athena layout may deliver Parquet files
+    without any manifest; Data Exports: the manifests under metadata/.
+    """
     prefix = urlsplit(export.uri).path.strip("/")
     base = f"{prefix}/{export.name}" if prefix else export.name
     if export.format == "cur1":
-        return f"{base}/*/{export.name}-Manifest.json"
+        return f"{base}/*"
     return f"{base}/metadata/*Manifest.json"
 
 
 def has_work(export: ExportConfig, context) -> bool:
-    """True when something must be loaded, or a new manifest is broken (the next task reports it)."""
+    """True when something must be loaded, or the export's folder is broken (the next task reports it)."""
+    # Imported here: the DAG file imports this module, and discovery brings in DuckDB.
+    from include.orchestration.deliveries import LedgerBusy, plan_deliveries, requested_periods
+
     try:
-        work = deliveries_to_load(export, warehouse_path(), requested_periods(context))
-    except DeliveryError:
+        plan = plan_deliveries(export, warehouse_path(), requested_periods(context))
+    except DeliveryError as err:
+        log.error("export %s: %s (find_deliveries fails on it)", export.name, err)
         return True
-    return bool(work)
+    except LedgerBusy as err:
+        log.info("%s; looking again on the next poke", err)
+        return False
+    return bool(plan.to_load)
 
 
 class AwsDeliverySensor(S3KeySensor):
-    """Deferrable S3KeySensor on one export's manifests.
+    """Deferrable S3KeySensor on one export's folder.
 
-    The trigger wakes the worker when manifests exist; `check_fn` then compares their versions
-    with the ledger, and an already-loaded manifest sends the sensor back to waiting.
+    The first look is a full discovery (it logs what the folder holds, even when no key matches
+    yet); then the trigger waits for matching keys, and `check_fn` compares their versions with
+    the ledger, so an already-loaded delivery sends the sensor back to waiting.
     """
 
     def __init__(self, *, export: dict, **kwargs):
@@ -52,12 +66,18 @@ class AwsDeliverySensor(S3KeySensor):
             **kwargs,
         )
 
+    def poke(self, context) -> bool:
+        return has_work(ExportConfig.from_dict(self.export), context)
+
     def _has_work(self, files: list[dict], **context) -> bool:
         if has_work(ExportConfig.from_dict(self.export), context):
             return True
         # S3KeySensor re-defers with a fresh timeout each time check_fn says no, so without
-        # this the run would wait forever once every manifest is loaded.
+        # this the run would wait forever once every delivery is loaded.
         waited = (datetime.now(UTC) - context["dag_run"].start_date).total_seconds()
         if waited > self.timeout:
-            raise AirflowSkipException(f"no new delivery for {self.export['name']} in {waited:.0f}s of this run")
+            raise AirflowSkipException(
+                f"no new delivery for {self.export['name']} in {waited:.0f}s of this run (the log above says what "
+                "each look found)"
+            )
         return False

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (
 CREATE TABLE IF NOT EXISTS {EXPORTS_TABLE} (
     source          VARCHAR NOT NULL,
     export          VARCHAR NOT NULL,
-    dataset         VARCHAR NOT NULL,   -- the export's format as a view name: cur1, cur2 or focus1_2
+    dataset         VARCHAR NOT NULL,   -- the format's dataset id (aws_cur1, …): its view sources_<source>.<id>
     relation        VARCHAR NOT NULL,   -- schema.view over all of the export's months
     PRIMARY KEY (source, export)
 );

@@ -19,7 +19,14 @@ from typing import Protocol
 
 import duckdb
 
+from include.settings import AWS_DATASETS
 from include.warehouse.ledger import EXPORTS_TABLE, LEDGER_TABLE, ensure_ledger
+
+# Warehouses written before each dataset had one id (include/settings.py AWS_DATASETS) registered AWS
+# exports under the format with `_` for `.`, and had dbt's staging and intermediate models as views
+# (ephemeral now) reading those datasets' views. `_migrate_old_dataset_ids` brings them up to date.
+_OLD_AWS_DATASET_IDS = {fmt.replace(".", "_"): dataset for fmt, dataset in AWS_DATASETS.items()}
+_OLD_DBT_VIEW_SCHEMAS = ("staging", "intermediate")
 
 
 def writer_settings() -> dict:
@@ -65,7 +72,7 @@ class MonthLoad:
     schema: str
     export: str
     table_stem: str
-    dataset: str  # the export's format; exports of one format are unioned into `sources_<source>.<dataset>`
+    dataset: str  # the format's dataset id (e.g. aws_cur1); its exports are unioned into `sources_<source>.<dataset>`
     billing_period: date
     manifest_uri: str
     version: str
@@ -97,6 +104,7 @@ def replace_month(warehouse_path: Path, load: MonthLoad) -> LoadResult:
     con = duckdb.connect(str(warehouse_path), config=writer_settings())
     try:
         ensure_ledger(con)
+        _migrate_old_dataset_ids(con)
         con.execute(f'CREATE SCHEMA IF NOT EXISTS "{load.schema}"').fetchall()
         try:
             result = _build_and_swap(con, load, started)
@@ -170,6 +178,11 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def sql_identifier(name: str) -> str:
+    """A quoted SQL identifier for a name from the catalog or a delivery (a column header may hold anything)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _check_row_counts(load: MonthLoad, loaded: dict[str, int], expected: dict[str, int]) -> None:
     for listed_uri, count in expected.items():
         if loaded.get(listed_uri, 0) != count:
@@ -191,7 +204,8 @@ def _swap_in(con: duckdb.DuckDBPyConnection, load: MonthLoad, rows: int, billed:
             f"COMMENT ON TABLE {target} IS {sql_literal(f'{load.manifest_uri} version {load.version}')}"
         ).fetchall()
         _refresh_export_view(con, load)
-        _refresh_dataset_view(con, load)
+        _register_export(con, load)
+        _refresh_dataset_view(con, load.source, load.dataset)
         con.execute(
             f"UPDATE {LEDGER_TABLE} SET status = 'superseded' "
             "WHERE source = ? AND export = ? AND billing_period = ? AND status = 'loaded'",
@@ -215,21 +229,64 @@ def _refresh_export_view(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> Non
     con.execute(f'CREATE OR REPLACE VIEW "{load.schema}"."{load.table_stem}" AS {union}').fetchall()
 
 
-def _refresh_dataset_view(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
-    """`sources_<source>.<dataset>`: every export of one format, with `_export`; what dbt reads."""
+def _register_export(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
+    """Which dataset the export belongs to, and the view over all its months."""
     con.execute(
         f"INSERT OR REPLACE INTO {EXPORTS_TABLE} VALUES (?, ?, ?, ?)",
         [load.source, load.export, load.dataset, f"{load.schema}.{load.table_stem}"],
     ).fetchall()
+
+
+def _refresh_dataset_view(con: duckdb.DuckDBPyConnection, source: str, dataset: str) -> None:
+    """`sources_<source>.<dataset>`: every export registered for one format, with `_export`; what dbt reads."""
     exports = con.execute(
         f"SELECT export, relation FROM {EXPORTS_TABLE} WHERE source = ? AND dataset = ? ORDER BY export",
-        [load.source, load.dataset],
+        [source, dataset],
     ).fetchall()
     union = " UNION ALL BY NAME ".join(
         f"SELECT {sql_literal(export)} AS _export, * FROM {relation}" for export, relation in exports
     )
-    con.execute(f'CREATE SCHEMA IF NOT EXISTS "sources_{load.source}"').fetchall()
-    con.execute(f'CREATE OR REPLACE VIEW "sources_{load.source}"."{load.dataset}" AS {union}').fetchall()
+    con.execute(f'CREATE SCHEMA IF NOT EXISTS "sources_{source}"').fetchall()
+    con.execute(f'CREATE OR REPLACE VIEW "sources_{source}"."{dataset}" AS {union}').fetchall()
+
+
+def _migrate_old_dataset_ids(con: duckdb.DuckDBPyConnection) -> None:
+    """A warehouse from before dataset ids: its exports re-registered under their ids, those views rebuilt,
+    the old views dropped (with dbt's views of that time, which read them).
+
+    Without it an export would reach the new views only on its next load, and a full dbt build
+    before that would drop its months. Idempotent: with no old id or view left it only reads the catalog.
+    """
+    old_ids = list(_OLD_AWS_DATASET_IDS)
+    placeholders = ", ".join("?" for _ in old_ids)
+    registered = con.execute(
+        f"SELECT DISTINCT dataset FROM {EXPORTS_TABLE} WHERE source = 'aws' AND dataset IN ({placeholders})", old_ids
+    ).fetchall()
+    old_views = con.execute(
+        f"SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal "
+        f"AND schema_name = 'sources_aws' AND view_name IN ({placeholders})",
+        old_ids,
+    ).fetchall()
+    if not registered and not old_views:
+        return
+    dbt_views = con.execute(
+        "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal AND schema_name IN (?, ?)",
+        list(_OLD_DBT_VIEW_SCHEMAS),
+    ).fetchall()
+    con.execute("BEGIN TRANSACTION").fetchall()
+    try:
+        for (old,) in registered:
+            con.execute(
+                f"UPDATE {EXPORTS_TABLE} SET dataset = ? WHERE source = 'aws' AND dataset = ?",
+                [_OLD_AWS_DATASET_IDS[old], old],
+            ).fetchall()
+            _refresh_dataset_view(con, "aws", _OLD_AWS_DATASET_IDS[old])
+        for schema, view in old_views + dbt_views:
+            con.execute(f"DROP VIEW IF EXISTS {sql_identifier(schema)}.{sql_identifier(view)}").fetchall()
+        con.execute("COMMIT").fetchall()
+    except Exception:
+        con.execute("ROLLBACK").fetchall()
+        raise
 
 
 def _record_failure(con: duckdb.DuckDBPyConnection, load: MonthLoad, err: Exception, duration: float) -> None:

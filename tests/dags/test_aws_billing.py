@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import date
 
 import duckdb
@@ -10,7 +13,7 @@ import pytest
 
 from include.orchestration.assets import AWS_BILLING_MONTHS
 from include.serving.publish import connect_serving
-from tests.conftest import FEB, JAN, S3_URI, export_config, upload_tree
+from tests.conftest import FEB, JAN, PROJECT_ROOT, S3_URI, export_config, upload_tree
 from tests.dags.conftest import parse_dag, serving_path
 from tests.helpers import (
     assert_same_money,
@@ -133,15 +136,35 @@ def test_deliveries_load_then_restatement_replaces_one_month_then_nothing_new_lo
     assert ledger(warehouse) == ledger_before
 
 
-def test_each_load_emits_an_asset_event_with_period_rows_and_version(write_sample, run_aws_billing):
+def test_each_load_emits_an_asset_event_and_a_successful_run_logs_no_error(write_sample, warehouse, airflow_db):
+    """Run in its own process, so the test reads exactly the log an operator would read."""
     jan = write_sample("cur2", "cur2", JAN)
-    dag_run, _ = run_aws_billing([export_config("cur2", "cur2", write_sample.root.as_uri())])
+    env = {
+        **os.environ,
+        "AIRFLOW_VAR_FINOPS_AWS_EXPORTS": json.dumps([export_config("cur2", "cur2", write_sample.root.as_uri())]),
+        "AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH": str(warehouse),
+        "AIRFLOW_VAR_FINOPS_SERVING_PATH": str(serving_path(warehouse)),
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }
+    run = (
+        "from airflow.dag_processing.dagbag import DagBag; "
+        f"print('RUN_ID', DagBag(dag_folder={str(PROJECT_ROOT / 'dags' / 'aws_billing.py')!r})"
+        ".get_dag('aws_billing').test().run_id)"
+    )
+    finished = subprocess.run([sys.executable, "-c", run], env=env, capture_output=True, text=True, check=False)
+    log = finished.stdout + finished.stderr
+    assert finished.returncode == 0, log[-3000:]
+
+    assert "[DAG TEST] end task task_id=refresh_dashboards" in log  # the whole run's log was read
+    errors = [line for line in log.splitlines() if "[error" in line or "[critical" in line]
+    assert errors == []  # an operator reading a green run's log must not find error noise
+    run_id = log.split("RUN_ID ", 1)[1].split()[0]
 
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        run_events = session.query(AssetEvent).filter(AssetEvent.source_run_id == dag_run.run_id).all()
+        run_events = session.query(AssetEvent).filter(AssetEvent.source_run_id == run_id).all()
         # (Cosmos adds events of its own for the dbt models it ran.)
         events = [e.extra for e in run_events if e.asset.name == AWS_BILLING_MONTHS.name]
     assert [(e["export"], e["billing_period"], e["rows"], e["version"]) for e in events] == [

@@ -78,6 +78,9 @@ def standalone(tmp_path_factory, three_loaded_months):
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        # Parse each DAG file once: re-parsing every 30 s would take a core from the tasks on this 2-core machine.
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
+        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         "PYTHONPATH": str(PROJECT_ROOT),
         # standalone starts its components as `airflow ...` commands: this venv's must be found.
         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),

@@ -36,14 +36,30 @@ def test_dags_have_owner_retries_tags_and_loaders_and_dbt_tasks_in_the_duckdb_po
             assert task.retries >= 0
         assert dag.default_args["retries"] >= 1
     billing = dagbag.dags["aws_billing"]
+    runs = [task for task in billing.tasks if task.task_type != "EmptyOperator"]  # Empty ones never start
     warehouse_tasks = [
         task.task_id
-        for task in billing.tasks
+        for task in runs
         if task.task_id.startswith(("load_", "focus_models.", "validate_focus", "publish_"))
     ]
-    assert any(t.startswith("focus_models.") for t in warehouse_tasks), "the dbt task group is missing"
+    dbt_runs = {t for t in warehouse_tasks if t.startswith("focus_models.")}
+    assert {"focus_models.cost_and_usage_run", "focus_models.dbt_test"} <= dbt_runs, "the dbt task group is missing"
     assert all(billing.get_task(t).pool == "duckdb_writer" for t in warehouse_tasks)
     assert {"validate_focus", "publish_serving_layer"} <= set(warehouse_tasks)
+    # A hung task must not hold the one writer slot forever; a sensor's wait ends by its own timeout first.
+    assert all(task.execution_timeout for task in runs), [t.task_id for t in runs if not t.execution_timeout]
+    for sensor in (billing.get_task("wait_for_s3_delivery"), billing.get_task("wait_for_local_delivery")):
+        assert sensor.execution_timeout.total_seconds() > sensor.partial_kwargs["timeout"]
+
+
+def test_staging_and_intermediate_models_cost_no_task_process(dagbag):
+    """Ephemeral dbt models are inlined into the mart: Cosmos renders them as EmptyOperators."""
+    group = [t for t in dagbag.dags["aws_billing"].tasks if t.task_id.startswith("focus_models.")]
+    inlined = {t.task_id for t in group if t.task_type == "EmptyOperator"}
+    assert inlined and all(t.removeprefix("focus_models.").startswith(("stg_", "int_")) for t in inlined)
+    assert not any(
+        t.task_id.startswith(("focus_models.stg_", "focus_models.int_")) for t in group if t.task_id not in inlined
+    )
 
 
 def test_refreshing_metabase_is_the_billing_dags_last_task_after_publishing(dagbag):

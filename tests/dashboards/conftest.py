@@ -14,9 +14,11 @@ MONTHS = ["2025-01", "2025-02", "2025-03"]
 
 @pytest.fixture(scope="session")
 def served(focus_warehouse, tmp_path_factory) -> Path:
-    """The FOCUS mart of `focus_warehouse` published, with a real focus-validator verdict."""
+    """The FOCUS mart of `focus_warehouse` validated by the real focus-validator, then published."""
     root = tmp_path_factory.mktemp("serving")
-    publish(focus_warehouse.path, root, MONTHS)
     report = validate_mart(focus_warehouse.path, tmp_path_factory.mktemp("validation"))
-    publish_validation(root, verdict_record(report, load_allowlist(), MONTHS))
+    verdict = verdict_record(report, load_allowlist(), MONTHS)
+    publish_validation(root, verdict)
+    result = publish(focus_warehouse.path, root, MONTHS)
+    assert not result.held_back, f"{verdict['verdict']}\n{verdict['failing_rules']}"
     return root

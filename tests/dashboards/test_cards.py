@@ -3,12 +3,15 @@ totals agree with the FOCUS mart they come from."""
 
 from __future__ import annotations
 
+import shutil
 from decimal import Decimal
 
+import duckdb
 import pytest
 
 from include.dashboards.spec import load_dashboards, render_sql
-from include.serving.publish import connect_serving
+from include.serving.publish import connect_serving, publish_validation
+from tests.dashboards.conftest import MONTHS
 
 CARDS = [card for dashboard in load_dashboards() for card in dashboard.cards]
 RATIOS = ("utilization", "coverage", "untagged_share", "covered_share")  # each between 0 and 1
@@ -32,9 +35,10 @@ def serving(served, focus_warehouse):
 
 @pytest.fixture(scope="module")
 def filter_values(serving) -> dict[str, str]:
-    [(provider, account)] = serving.execute(
-        "SELECT DISTINCT ProviderName, BillingAccountId FROM cost_and_usage"
-    ).fetchall()
+    # the generator bills through two payer accounts: filtering on one leaves the other out
+    provider, account = serving.execute(
+        "SELECT DISTINCT ProviderName, BillingAccountId FROM cost_and_usage ORDER BY ALL"
+    ).fetchall()[0]
     return {"billing_period": "2025-02", "provider": provider, "account": account}
 
 
@@ -97,3 +101,53 @@ def test_data_quality_cards_show_the_validator_verdict_and_a_zero_reconciliation
     assert status == "passed"
     columns, rows = _run(serving, render_sql(cards["data_quality.reconciliation"].sql, {}))
     assert len(rows) == 3 and all(row[columns.index("difference")] == 0 for row in rows)
+
+
+def test_data_quality_cards_show_the_months_held_back_and_why(served, tmp_path):
+    cards = {card.key: card for card in CARDS}
+    root = shutil.copytree(served, tmp_path / "serving")
+    served_month, new_month = MONTHS[1], "2025-04"  # a restatement and a month never served, failing together
+    failed = {
+        "status": "failed",
+        "billing_periods": f"{served_month},{new_month}",
+        "failing_rules": "ChargeCategory-C-003-M: ChargeCategory MUST be one of the allowed values. | e.g. 'Bogus'",
+        "report_path": "/data/validation/20250301T000000.000000Z_2025-02_to_2025-04",
+    }
+    publish_validation(root, failed)
+    with connect_serving(root) as con:
+        _, [(held_back,)] = _run(con, render_sql(cards["data_quality.held_back_months"].sql, {}))
+        _, [(held_back_in_month,)] = _run(
+            con, render_sql(cards["data_quality.held_back_months"].sql, {"billing_period": served_month})
+        )
+        columns, rows = _run(con, render_sql(cards["data_quality.validation_by_month"].sql, {}))
+
+    assert (held_back, held_back_in_month) == (2, 1)
+    shown = [dict(zip(columns, row, strict=True)) for row in rows]
+    assert [(row["billing_period"], row["held_back"], row["served"]) for row in shown] == [
+        (new_month, "yes", "no"),
+        (served_month, "yes", "previous data"),
+        *[(month, "no", "yes") for month in sorted(set(MONTHS) - {served_month}, reverse=True)],
+    ]
+    assert [row["why"] for row in shown[:2]] == [failed["failing_rules"]] * 2
+    assert {row["report"] for row in shown[:2]} == {failed["report_path"]}
+    assert [row["why"] for row in shown[2:]] == [None] * (len(MONTHS) - 1)
+
+
+def test_untagged_share_counts_only_user_tags_not_aws_keys_or_cost_categories():
+    """AWS puts cost categories (and aws_* keys) on lines by rule: they allocate nothing by themselves."""
+    card = {card.key: card for card in CARDS}["allocation.untagged_share"]
+    tags_and_costs = [
+        ('{"team": "data"}', 10),  # a user tag: allocated
+        ('{"costCategory/cost_center": "cc-1"}', 20),
+        ('{"aws_created_by": "root"}', 30),
+        (None, 40),
+    ]
+    with duckdb.connect(":memory:") as con:
+        con.execute(
+            "CREATE TABLE cost_and_usage (x_RowKey VARCHAR, ChargeCategory VARCHAR, Tags VARCHAR, EffectiveCost DOUBLE)"
+        ).fetchall()
+        for index, (tags, cost) in enumerate(tags_and_costs):
+            con.execute("INSERT INTO cost_and_usage VALUES (?, 'Usage', ?, ?)", [f"row-{index}", tags, cost]).fetchall()
+        _, [(untagged_share,)] = _run(con, render_sql(card.sql, {}))
+    total = sum(cost for _, cost in tags_and_costs)
+    assert untagged_share == pytest.approx((total - 10) / total)

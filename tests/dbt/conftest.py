@@ -32,14 +32,19 @@ def _warehouse_env(warehouse: Path):
             os.environ["FINOPS_WAREHOUSE_PATH"] = before
 
 
-def dbt(warehouse: Path, *args: str) -> None:
-    """Run one dbt command on `warehouse` in-process; fails the test with dbt's own error."""
+def run_dbt(warehouse: Path, *args: str):
+    """Run one dbt command on `warehouse` in-process; returns dbt's result, whatever it is."""
     from dbt.cli.main import dbtRunner
 
     with _warehouse_env(warehouse):
-        result = dbtRunner().invoke(
+        return dbtRunner().invoke(
             [*args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT), "--quiet"]
         )
+
+
+def dbt(warehouse: Path, *args: str) -> None:
+    """Run one dbt command on `warehouse` in-process; fails the test with dbt's own error."""
+    result = run_dbt(warehouse, *args)
     if not result.success:
         failed = [
             f"{r.node.name}: {r.status} {r.message}"
@@ -62,9 +67,18 @@ class FocusWarehouse:
     root: Path
     expected: dict[tuple[str, str], MonthTotals] = field(default_factory=dict)
 
-    def deliver(self, name: str, fmt: str, month, revision: int = 1, rows: int = MONTH_ROWS) -> None:
+    def deliver(self, name: str, fmt: str, month, revision: int = 1, rows: int = MONTH_ROWS, invoiced=True) -> None:
         totals = write_month(
-            self.root, name, fmt, month, rows=rows, s3_uri=S3_URI, revision=revision, chunk_rows=700, first_month=JAN
+            self.root,
+            name,
+            fmt,
+            month,
+            rows=rows,
+            s3_uri=S3_URI,
+            revision=revision,
+            chunk_rows=700,
+            first_month=JAN,
+            invoiced=invoiced,
         )
         self.expected[(name, f"{month:%Y-%m}")] = totals
         export = local_export(name, fmt, self.root, S3_URI)
@@ -74,13 +88,13 @@ class FocusWarehouse:
 
 
 def build_focus_warehouse(workdir: Path) -> FocusWarehouse:
-    """Three months of legacy CUR and CUR 2.0, loaded and built into focus.cost_and_usage.
+    """Three months of legacy CUR and CUR 2.0, loaded and built into focus.cost_and_usage; March is still open.
 
     The session fixture `focus_warehouse` (tests/conftest.py) builds it once; tests only read it.
     """
     built = FocusWarehouse(path=workdir / "warehouse.duckdb", root=workdir / "mirror")
     for name, fmt in EXPORTS:
         for month in (JAN, FEB, MAR):
-            built.deliver(name, fmt, month)
+            built.deliver(name, fmt, month, invoiced=month != MAR)  # no invoice yet: empty bill/InvoiceId
     dbt(built.path, "build")
     return built

@@ -28,6 +28,9 @@ DEFECT_EXPLAINS_FAILURE = {
     "EffectiveCost-C-005-C": "bool_and(EffectiveCost = 0 OR (CommitmentDiscountId IS NULL AND x_LineItemType = 'Fee')) "
     "FILTER (WHERE ChargeCategory = 'Purchase')",
     "InvoiceId-C-004-C": "bool_or(InvoiceId IS NOT NULL)",
+    # open months (InvoiceId not issued yet) are null throughout, closed months filled throughout
+    "InvoiceId-C-005-C": "bool_or(InvoiceId IS NULL) "
+    "AND count(DISTINCT (x_BillingPeriod, InvoiceId IS NULL)) = count(DISTINCT x_BillingPeriod)",
 }
 
 

@@ -58,8 +58,14 @@ def test_malformed_billing_period_is_refused_before_anything_runs(two_months):
     assert _month(two_months, JAN)[2] > 0
 
 
-def test_a_run_for_one_month_leaves_the_shared_views_covering_every_month(two_months):
-    """Concurrent runs (a backfill) share the staging views, so the month filter lives in the mart only."""
+def test_staging_and_intermediate_models_are_inlined_so_runs_share_no_relation(two_months):
+    """Ephemeral upstream models: concurrent runs (a backfill) have no shared view to clobber or half-see."""
     dbt(two_months.path, "run", "--vars", '{"billing_periods": "2025-02"}')
-    months = query(two_months.path, "SELECT count(DISTINCT billing_period) FROM staging.stg_aws__cur2_line_items")
-    assert months == [(2,)]
+    upstream = query(
+        two_months.path,
+        "SELECT name FROM (SELECT table_name AS name FROM duckdb_tables() "
+        "UNION ALL SELECT view_name FROM duckdb_views() WHERE NOT internal) "
+        "WHERE name LIKE 'stg\\_%' ESCAPE '\\' OR name LIKE 'int\\_%' ESCAPE '\\'",
+    )
+    assert upstream == []
+    assert query(two_months.path, "SELECT count(DISTINCT x_BillingPeriod) FROM focus.cost_and_usage") == [(2,)]

@@ -24,6 +24,6 @@ with focus_rows as (
 
 select {{ select_focus_columns() }}
 from focus_rows
--- The months to rebuild are chosen here, not in the views upstream: views are shared by every run,
--- and two runs (e.g. a backfill) must not see each other's months.
+-- The months to rebuild are chosen here, where delete+insert replaces them: the ephemeral models upstream
+-- are inlined into this query and stay free of run-specific filters (`dbt show` on them sees every month).
 {{ billing_period_filter('x_BillingPeriod') }}

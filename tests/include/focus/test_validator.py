@@ -1,23 +1,38 @@
 import json
-from datetime import UTC, datetime
-from decimal import Decimal
+import tempfile
+from dataclasses import replace
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+import duckdb
 import pytest
 
+from include.focus import validator as validator_module
 from include.focus.validator import (
+    EXAMPLES_PER_RULE,
+    FINDINGS_FILE,
+    JUNIT_FILE,
     PYTHON_ENV_VAR,
+    RULE_MODEL_FILE,
     ValidatorError,
     ValidatorReport,
+    _site_packages,
+    failing_rules,
     load_allowlist,
     parse_junit,
     run_validator,
     unexpected_failures,
+    validate_mart,
     validator_python,
     verdict,
+    verdict_record,
 )
+from include.serving.publish import month_fingerprints
 from include.settings import PROJECT_ROOT
+from tests.include.focus.focus_files import (
+    BROKEN_CHARGE_CATEGORY,
+    SHARED_SKU_PRICE_ID,
+    write_focus_file,
+    write_focus_mart,
+)
 
 # Shaped like focus-validator 2.2.1's own output: errored rules first, in a "Base" suite, named
 # "<rule> :: None"; the others one suite per rule, named "<rule> :: <check type>".
@@ -69,6 +84,13 @@ RULE_MODEL = {
             },
         },
         "BilledCost-C-005-C": {"Function": "Validation", "ValidationCriteria": {"Requirement": {}}},
+        "ChargeCategory-C-003-M": {
+            "Function": "Validation",
+            "ValidationCriteria": {
+                "MustSatisfy": "ChargeCategory MUST be one of the allowed values.",
+                "Requirement": {},
+            },
+        },
     }
 }
 
@@ -78,8 +100,7 @@ ALLOWLIST = {"BilledCost-C-005-C": "known defect", "CommitmentDiscountStatus-C-0
 @pytest.fixture
 def report(tmp_path):
     (tmp_path / "report.xml").write_text(REPORT)
-    (tmp_path / "model.json").write_text(json.dumps(RULE_MODEL))
-    return parse_junit(tmp_path / "report.xml", tmp_path / "model.json")
+    return parse_junit(tmp_path / "report.xml", RULE_MODEL["ModelRules"])
 
 
 def test_report_counts_failed_errored_and_skipped_rules_by_rule_id(report):
@@ -110,6 +131,22 @@ def test_composite_with_an_unexplained_failing_part_is_unexpected(report):
 def test_without_the_rule_model_composites_are_not_excused(tmp_path):
     (tmp_path / "report.xml").write_text(REPORT)
     assert "BilledCost-C-000-M" in unexpected_failures(parse_junit(tmp_path / "report.xml"), ALLOWLIST)
+
+
+def test_failing_rules_give_each_unexpected_failure_with_its_text_from_the_rule_model(report):
+    assert failing_rules(report, ALLOWLIST) == [
+        "ChargeCategory-C-003-M: ChargeCategory MUST be one of the allowed values. | "
+        "validator: Validation check for ChargeCategory",
+        "CommitmentDiscountStatus-C-004-C: (rule text not in the model) | not checked: Validation rule "
+        "CommitmentDiscountStatus-C-004-C failed [Upstream dependency failed: x]",
+    ]
+
+
+def test_verdict_names_every_unexpected_failure(report):
+    many = {f"ChargeCategory-C-{number:03d}-M": "Validation check for ChargeCategory" for number in range(10, 22)}
+    worse = replace(report, evaluated=6 + len(many), failed=4 + len(many), failures={**report.failures, **many})
+    named = verdict(worse, ALLOWLIST).split(" skipped: ", 1)[1].split(", ")
+    assert named == sorted(unexpected_failures(worse, ALLOWLIST)) and len(named) == len(many) + 2
 
 
 def test_verdict_names_the_unexpected_failures(report):
@@ -145,6 +182,7 @@ def test_shipped_allowlist_is_the_known_1_2_defects_each_with_its_upstream_issue
         "CapacityReservationStatus-C-004-C": "focus_validator #142",
         "EffectiveCost-C-005-C": "FOCUS_Spec #2673",
         "InvoiceId-C-004-C": "FOCUS_Spec #2394",
+        "InvoiceId-C-005-C": "FOCUS_Spec #2394",
     }
     assert set(allowlist) == set(citations)
     for rule, citation in citations.items():
@@ -165,74 +203,98 @@ def test_validator_python_is_the_focus_venv_unless_overridden(monkeypatch, tmp_p
     assert validator_python() == tmp_path / "python"
 
 
+def test_the_months_exported_for_the_validator_are_those_fingerprinted_in_its_report(tmp_path, monkeypatch):
+    data = write_focus_file(tmp_path / "focus.parquet")
+    months = ["2026-10", "2026-11", "2026-12"]
+    warehouse = write_focus_mart(tmp_path / "warehouse" / "finops.duckdb", data, months)
+    quoted = tmp_path / "operator's temp"  # TMPDIR is the operator's: the export path is quoted, not spliced
+    quoted.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(quoted))
+    exported = []
+
+    def run_validator(data_path, report_dir):
+        with duckdb.connect() as con:
+            query = "SELECT strftime(x_BillingPeriod, '%Y-%m'), count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY 1"
+            exported.extend(con.execute(query, [str(data_path)]).fetchall())
+        return ValidatorReport(evaluated=0, failed=0, skipped=0, failures={})
+
+    monkeypatch.setattr(validator_module, "run_validator", run_validator)
+    report = validate_mart(warehouse, tmp_path / "report", billing_periods=months[1:])
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert report.fingerprints == month_fingerprints(con, months[1:])
+        in_mart = con.execute(
+            "SELECT strftime(x_BillingPeriod, '%Y-%m'), count(*) FROM focus.cost_and_usage "
+            "WHERE x_BillingPeriod >= ? GROUP BY ALL ORDER BY 1",
+            [f"{months[1]}-01"],
+        ).fetchall()
+    assert exported == in_mart and [month for month, _ in exported] == months[1:]
+    assert verdict_record(report, {}, months[1:])["fingerprints"] == report.fingerprints
+
+
 def test_missing_data_file_is_named(tmp_path):
     with pytest.raises(ValidatorError, match="nope.parquet does not exist"):
-        run_validator(tmp_path / "nope.parquet", tmp_path / "report.xml")
+        run_validator(tmp_path / "nope.parquet", tmp_path / "report")
 
 
 def test_missing_validator_says_how_to_install_it(monkeypatch, tmp_path):
-    data = _write_focus_file(tmp_path / "focus.parquet")
+    data = write_focus_file(tmp_path / "focus.parquet")
     monkeypatch.setenv(PYTHON_ENV_VAR, str(tmp_path / "no-venv" / "bin" / "python"))
     with pytest.raises(ValidatorError, match="make focus-validator"):
-        run_validator(data, tmp_path / "report.xml")
+        run_validator(data, tmp_path / "report")
 
 
-@pytest.mark.skipif(
+needs_validator = pytest.mark.skipif(
     not validator_python().exists(), reason=f"{validator_python()} is absent: run `make focus-validator`"
 )
-def test_real_validator_reports_broken_values_and_excuses_only_the_known_defect(tmp_path):
-    data = _write_focus_file(tmp_path / "focus.parquet", broken=True)
 
-    report = run_validator(data, tmp_path / "out" / "report.xml")
 
-    assert (tmp_path / "out" / "report.xml").is_file()
+@pytest.fixture(scope="module")
+def broken_run(tmp_path_factory):
+    """A real focus-validator run on deliberately broken FOCUS data, and the folder it reported into."""
+    folder = tmp_path_factory.mktemp("broken")
+    report_dir = folder / "report"
+    return run_validator(write_focus_file(folder / "focus.parquet", broken=True), report_dir), report_dir
+
+
+@needs_validator
+def test_real_validator_reports_broken_values_and_excuses_only_the_known_defect(broken_run):
+    report, report_dir = broken_run
+
+    assert (report_dir / JUNIT_FILE).is_file() and (report_dir / FINDINGS_FILE).is_file()
     # Every 1.2 rule, and far fewer skipped than the 441 without --applicability-criteria ALL.
     assert (report.evaluated, report.skipped) == (578, 210)
     unexpected = unexpected_failures(report, load_allowlist())
     assert "ChargeCategory-C-003-M" in unexpected  # allowed values
     assert "BillingCurrency-C-006-M" in unexpected  # ISO 4217, read from the validator's relative-path CSV
+    assert "SkuPriceId-C-008-M" in unexpected  # one parent SkuId per SkuPriceId
     assert "ChargeCategory-C-002-M" not in report.failures  # not null: holds
     # "AWS" issues no invoice of its own: the known BilledCost-C-005-C defect, and its composite.
     assert {"BilledCost-C-005-C", "BilledCost-C-000-M"} <= set(report.failures)
     assert not {"BilledCost-C-005-C", "BilledCost-C-000-M"} & set(unexpected)
 
 
-def _write_focus_file(path, broken=False):
-    """Three FOCUS 1.2 rows: an EC2 hour, a Savings Plan fee and tax, with the mandatory columns."""
-    categories = ["Usage", "Purchase", "Tax"]
-    currencies = ["USD", "USD", "USD"]
-    if broken:
-        # focus-validator 2.2.1 checks allowed values against the whole column (any row allowed
-        # passes), so only an all-bad column fails; ISO 4217 is checked row by row.
-        categories = ["Bogus"] * 3
-        currencies = ["USD", "XYZ", "USD"]
-    start = datetime(2026, 11, 1, tzinfo=UTC)
-    hours = [datetime(2026, 11, 1, h, tzinfo=UTC) for h in (1, 2, 3)]
-    amounts = [Decimal("1.5"), Decimal("2.25"), Decimal("0.3")]
-    columns = {
-        "BilledCost": pa.array(amounts, pa.decimal128(18, 6)),
-        "BillingAccountId": ["111122223333"] * 3,
-        "BillingAccountName": ["Payer"] * 3,
-        "BillingCurrency": currencies,
-        "BillingPeriodStart": [start] * 3,
-        "BillingPeriodEnd": [datetime(2026, 12, 1, tzinfo=UTC)] * 3,
-        "ChargeCategory": categories,
-        "ChargeClass": pa.nulls(3, pa.string()),
-        "ChargeDescription": ["m5.large hour", "Savings Plan fee", "Tax"],
-        "ChargeFrequency": ["Usage-Based", "Recurring", "One-Time"],
-        "ChargePeriodStart": hours,
-        "ChargePeriodEnd": [datetime(2026, 11, 1, h + 1, tzinfo=UTC) for h in (1, 2, 3)],
-        "ContractedCost": pa.array(amounts, pa.decimal128(18, 6)),
-        "EffectiveCost": pa.array(amounts, pa.decimal128(18, 6)),
-        "InvoiceIssuerName": ["Amazon Web Services, Inc."] * 3,
-        "ListCost": pa.array(amounts, pa.decimal128(18, 6)),
-        "PricingQuantity": pa.array([Decimal(1), Decimal(1), None], pa.decimal128(18, 6)),
-        "PricingUnit": ["Hours", "Hours", None],
-        "ProviderName": ["AWS"] * 3,
-        "PublisherName": ["AWS"] * 3,
-        "ServiceCategory": ["Compute"] * 3,
-        "ServiceName": ["Amazon EC2"] * 3,
-        "ServiceSubcategory": ["Virtual Machines"] * 3,
-    }
-    pq.write_table(pa.table(columns), path)
-    return path
+@needs_validator
+def test_a_failed_verdict_lists_every_failing_rule_with_its_text_and_offending_values(broken_run):
+    report, _ = broken_run
+    allowlist = load_allowlist()
+    unexpected = unexpected_failures(report, allowlist)
+    model = json.loads((_site_packages(validator_python()) / "focus_validator" / "rules" / RULE_MODEL_FILE).read_text())
+    lines = {line.split(": ", 1)[0]: line for line in failing_rules(report, allowlist)}
+
+    assert sorted(lines) == sorted(unexpected)  # every one, none left out
+    for rule_id, line in lines.items():
+        assert line.startswith(f"{rule_id}: {model['ModelRules'][rule_id]['ValidationCriteria']['MustSatisfy']} | ")
+    # the validator's own sample rows: every row of the broken column has the same bad value
+    assert report.findings["ChargeCategory-C-003-M"].violations == 3
+    assert report.findings["ChargeCategory-C-003-M"].examples == (f"ChargeCategory='{BROKEN_CHARGE_CATEGORY}'",)
+    assert lines["ChargeCategory-C-003-M"].endswith(f"| 3 violations | e.g. ChargeCategory='{BROKEN_CHARGE_CATEGORY}'")
+    # a cross-row rule, which the validator has no sample rows for: the offending group, read from the file
+    assert report.findings["SkuPriceId-C-008-M"].examples == (
+        f"SkuPriceId='{SHARED_SKU_PRICE_ID}' has 2 SkuId: 'sku-1', 'sku-2'",
+    )
+    assert all(len(finding.examples) <= EXAMPLES_PER_RULE for finding in report.findings.values())
+    # and all of it in the served verdict
+    record = verdict_record(report, allowlist, ["2026-11"])
+    assert record["status"] == "failed" and record["failing_rules"].splitlines() == list(lines.values())
+    assert record["verdict"].endswith(": " + ", ".join(sorted(unexpected)))

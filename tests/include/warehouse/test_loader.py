@@ -40,6 +40,19 @@ def test_each_month_holds_exactly_the_generated_rows_and_cost(write_sample, ware
     ]
 
 
+def test_folder_names_of_a_local_mirror_add_no_columns(write_sample, warehouse):
+    """`BILLING_PERIOD=2025-01/` (CUR 2.0) or `year=2025/month=1/` (Athena CUR) are folders, not data."""
+    write_sample("cur", "cur2", JAN)
+    [delivery] = deliveries(local_export("cur", "cur2", write_sample.root, S3_URI))
+    assert "BILLING_PERIOD=" in delivery.data_files[0].read_uri
+    load(warehouse, delivery)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        columns = {
+            name for (name,) in con.execute("SELECT name FROM pragma_table_info('aws_cur.cur_2025_01')").fetchall()
+        }
+    assert not columns & {"BILLING_PERIOD", "billing_period", "year", "month"}
+
+
 def test_legacy_csv_keeps_cost_exact_and_tag_keys_recoverable(write_sample, warehouse):
     totals = write_sample("cur", "cur1", FEB)
     [delivery] = deliveries(local_export("cur", "cur1", write_sample.root, S3_URI))

@@ -11,14 +11,24 @@ with charges as (
 commitments as (
 
     select
-        *,
+        charges.*,
+        -- the first region the line names (data transfer often names only its source region);
+        -- tax and global charges have none
+        case
+            when row_kind <> 'tax' and lower(coalesce(region_code, product_region, from_region_code, '')) <> 'global'
+                then coalesce(region_code, product_region, from_region_code, located.region_id)
+        end as region_id,
+        -- commitment columns describe a known commitment: a line without its ARN gets none
         case
             when row_kind in ('reservation_usage', 'reservation_recurring_fee', 'reservation_upfront_fee',
-                              'unused_reservation') then 'reservation'
+                              'unused_reservation') and has_reservation then 'reservation'
             when row_kind in ('savings_plan_usage', 'savings_plan_recurring_fee', 'savings_plan_upfront_fee',
-                              'unused_savings_plan') then 'savings_plan'
+                              'unused_savings_plan') and has_savings_plan then 'savings_plan'
         end as commitment_kind
     from charges
+    -- a line without region codes may still name its region (product/location, Price List or SDK spelling);
+    -- one seed row per spelling, so the join adds no row
+    left join {{ ref('aws_region_locations') }} as located on charges.product_location = located.location
 
 )
 
@@ -60,6 +70,7 @@ select
     -- reservations are counted in hours (normalized hours when AWS reports size-flexible units),
     -- Savings Plans in the commitment's currency
     case
+        when commitment_kind is null then null
         when row_kind = 'reservation_usage' then coalesce(normalized_usage_amount, usage_amount)
         when row_kind = 'unused_reservation' then coalesce(reservation_unused_normalized_units, reservation_unused_quantity)
         when row_kind = 'reservation_recurring_fee' then coalesce(reservation_normalized_units, usage_amount)
@@ -70,6 +81,7 @@ select
         when commitment_kind = 'savings_plan' then coalesce(nullif(billed_cost, 0), effective_cost)
     end as CommitmentDiscountQuantity,
     case
+        when commitment_kind is null then null
         when row_kind in ('reservation_usage', 'savings_plan_usage') then 'Used'
         when row_kind in ('unused_reservation', 'unused_savings_plan') then 'Unused'
     end as CommitmentDiscountStatus,
@@ -77,8 +89,9 @@ select
         as CommitmentDiscountType,
     case
         when commitment_kind = 'savings_plan' then currency_code
-        when coalesce(normalized_usage_amount, reservation_unused_normalized_units, reservation_normalized_units)
-            is not null then 'Normalized Hour'
+        when commitment_kind = 'reservation' and coalesce(
+            normalized_usage_amount, reservation_unused_normalized_units, reservation_normalized_units
+        ) is not null then 'Normalized Hour'
         when commitment_kind = 'reservation' then 'Hour'
     end as CommitmentDiscountUnit,
     case when charge_category = 'Usage' and row_kind in ('usage', 'reservation_usage', 'savings_plan_usage')
@@ -89,7 +102,8 @@ select
     contracted_unit_price as ContractedUnitPrice,
     effective_cost as EffectiveCost,
     invoice_id as InvoiceId,
-    invoicing_entity as InvoiceIssuerName,
+    -- CURs from before bill/InvoicingEntity existed: AWS, who invoices every line of a CUR
+    coalesce(invoicing_entity, 'AWS') as InvoiceIssuerName,
     list_cost as ListCost,
     list_unit_price as ListUnitPrice,
     pricing_category as PricingCategory,
@@ -109,7 +123,7 @@ select
     'AWS' as ProviderName,
     case when billing_entity = 'AWS Marketplace' then coalesce(legal_entity, billing_entity) else 'AWS' end
         as PublisherName,
-    region_code as RegionId,
+    commitments.region_id as RegionId,
     regions.region_name as RegionName,
     case
         when commitment_kind is not null and row_kind not in ('reservation_usage', 'savings_plan_usage')
@@ -128,7 +142,8 @@ select
     sku_id as SkuId,
     case when sku_id is not null then usage_type end as SkuMeter,
     cast(null as varchar) as SkuPriceDetails,
-    rate_id as SkuPriceId,
+    -- the rate code is one price of one SKU (AWS shares a RateId across SKUs); the SKU stands in without one
+    case when sku_id is not null then coalesce(rate_code, sku_id) end as SkuPriceId,
     usage_account_id as SubAccountId,
     coalesce(usage_account_name, usage_account_id) as SubAccountName,
     'Linked Account' as SubAccountType,
@@ -148,4 +163,4 @@ select
     manifest_version as x_ManifestVersion
 from commitments
 left join {{ ref('aws_services') }} as services on commitments.product_code = services.product_code
-left join {{ ref('aws_regions') }} as regions on commitments.region_code = regions.region_id
+left join {{ ref('aws_regions') }} as regions on commitments.region_id = regions.region_id

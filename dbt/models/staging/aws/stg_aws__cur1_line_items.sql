@@ -1,20 +1,27 @@
--- Legacy CUR (CSV) line items: renamed and typed into the shared CUR shape; tags folded into JSON.
--- depends_on: {{ source('aws', 'cur1') }}
-{%- set relation = existing_source('aws', 'cur1') %}
+-- Legacy CUR line items: renamed and typed into the shared CUR shape; resource tags and cost
+-- categories folded into one JSON object.
+{%- set dataset = 'aws_cur1' %}
+-- depends_on: {{ source('aws', dataset) }}
+{%- set relation = existing_source('aws', dataset) %}
 {%- set columns = column_names(relation) %}
-{%- set tag_columns = [] %}
-{%- for column in columns if column.startswith('resource_tags_') %}{% do tag_columns.append(column) %}{% endfor %}
+{#- (Tags key as SQL, column): user tags lose `user_`, AWS tags keep `aws_`; cost categories as `costCategory/<name>` #}
+{%- set tag_entries = [] %}
+{%- for column in columns %}
+    {%- if column.startswith('resource_tags_') %}
+        {%- do tag_entries.append(("'" ~ column | replace('resource_tags_user_', '') | replace('resource_tags_', '') ~ "'", column)) %}
+    {%- elif column.startswith('cost_category_') %}
+        {%- do tag_entries.append((aws_cost_category_tag_key("'" ~ column[14:] ~ "'"), column)) %}
+    {%- endif %}
+{%- endfor %}
 
 select
-    'aws_cur1' as dataset,
+    '{{ dataset }}' as dataset,
     {{ aws_cur_line_item_columns(columns) }},
-    {{ column_or_null(columns, 'product_product_name', 'varchar', 'product_name') }},
-    {% if tag_columns -%}
-    nullif(to_json(map_from_entries(list_filter([
-        {%- for column in tag_columns %}
-        {'key': '{{ column | replace("resource_tags_user_", "") | replace("resource_tags_", "") }}', 'value': cast("{{ column }}" as varchar)}{{ ',' if not loop.last }}
-        {%- endfor %}
-    ], lambda tag: tag.value is not null and tag.value <> ''))), '{}') as tags
+    {% if tag_entries -%}
+    {%- set entries -%}
+    [{% for key, column in tag_entries %}{'key': {{ key }}, 'value': cast("{{ column }}" as varchar)}{{ ', ' if not loop.last }}{% endfor %}]
+    {%- endset -%}
+    {{ tags_json([entries]) }} as tags
     {%- else -%}
     cast(null as varchar) as tags
     {%- endif %}

@@ -1,21 +1,21 @@
--- CUR 2.0 (Data Exports) line items: the shared CUR shape; product and tag maps unpacked.
--- depends_on: {{ source('aws', 'cur2') }}
-{%- set relation = existing_source('aws', 'cur2') %}
+-- CUR 2.0 (Data Exports) line items: the shared CUR shape; product, tag and cost category maps unpacked.
+{%- set dataset = 'aws_cur2' %}
+-- depends_on: {{ source('aws', dataset) }}
+{%- set relation = existing_source('aws', dataset) %}
 {%- set columns = column_names(relation) %}
+{%- set tag_lists = [] %}
+{%- if 'resource_tags' in columns %}
+    {%- do tag_lists.append("list_transform(map_entries(resource_tags), lambda tag: {'key': regexp_replace(tag.key, '^user_', ''), 'value': tag.value})") %}
+{%- endif %}
+{%- if 'cost_category' in columns %}
+    {%- do tag_lists.append("list_transform(map_entries(cost_category), lambda category: {'key': " ~ aws_cost_category_tag_key('category.key') ~ ", 'value': category.value})") %}
+{%- endif %}
 
 select
-    'aws_cur2' as dataset,
+    '{{ dataset }}' as dataset,
     {{ aws_cur_line_item_columns(columns) }},
-    {% if 'product' in columns -%}
-    map_extract_value(product, 'product_name') as product_name,
-    {%- else -%}
-    cast(null as varchar) as product_name,
-    {%- endif %}
-    {% if 'resource_tags' in columns -%}
-    nullif(to_json(map_from_entries(list_transform(
-        list_filter(map_entries(resource_tags), lambda tag: tag.value is not null and tag.value <> ''),
-        lambda tag: {'key': regexp_replace(tag.key, '^user_', ''), 'value': tag.value}
-    ))), '{}') as tags
+    {% if tag_lists -%}
+    {{ tags_json(tag_lists) }} as tags
     {%- else -%}
     cast(null as varchar) as tags
     {%- endif %}

@@ -1,6 +1,7 @@
 -- AWS Data Exports FOCUS 1.2 (FOCUS_1_2_AWS): already FOCUS; typed, maps to JSON, x_ lineage added.
--- depends_on: {{ source('aws', 'focus1_2') }}
-{%- set relation = existing_source('aws', 'focus1_2') %}
+{%- set dataset = 'aws_focus_1_2' %}
+-- depends_on: {{ source('aws', dataset) }}
+{%- set relation = existing_source('aws', dataset) %}
 {%- set columns = column_names(relation) %}
 {%- set maps = ['tags', 'skupricedetails'] %}
 
@@ -14,7 +15,7 @@ select
     {{ column_or_null(columns, name, type) }},
     {%- endif %}
     {%- endfor %}
-    'aws_focus_1_2' as x_Dataset,
+    '{{ dataset }}' as x_Dataset,
     {{ column_or_null(columns, '_export', 'varchar', 'x_ExportName') }},
     {{ column_or_null(columns, '_billing_period', 'date', 'x_BillingPeriod') }},
     {{ column_or_null(columns, 'x_ServiceCode', 'varchar') }},
