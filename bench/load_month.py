@@ -38,12 +38,12 @@ def _peak_rss_mib() -> float:
 def _delivery(data_root: Path, fmt: str):
     from upath import UPath
 
-    from include.aws.manifests import discover_deliveries
+    from include.aws.manifests import discover
     from include.settings import parse_aws_exports
 
     config = [{"name": EXPORT_NAMES[fmt], "uri": data_root.as_uri(), "format": fmt, "s3_uri": S3_URI}]
     [export] = parse_aws_exports(json.dumps(config))
-    [delivery] = discover_deliveries(UPath(export.uri), export)
+    [delivery] = discover(UPath(export.uri), export).deliveries
     return delivery
 
 
@@ -65,7 +65,7 @@ def child_raw(data_root: Path, fmt: str, warehouse: Path) -> dict:
     reader = "read_csv" if fmt == "cur1" else "read_parquet"
     started = time.perf_counter()
     with duckdb.connect(str(warehouse)) as con:
-        con.execute(f"CREATE TABLE raw AS SELECT * FROM {reader}({paths})").fetchall()
+        con.execute(f"CREATE TABLE raw AS SELECT * FROM {reader}(?)", [paths]).fetchall()
         rows = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
     return {"seconds": time.perf_counter() - started, "rows": rows, "peak_rss_mib": _peak_rss_mib()}
 

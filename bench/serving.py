@@ -52,12 +52,12 @@ def child_load(warehouse: Path, data_root: Path) -> dict:
     from upath import UPath
 
     from include.aws.loading import load_delivery
-    from include.aws.manifests import discover_deliveries
+    from include.aws.manifests import discover
     from include.settings import parse_aws_exports
 
     config = [{"name": EXPORT, "uri": data_root.as_uri(), "format": "cur2", "s3_uri": S3_URI}]
     [export] = parse_aws_exports(json.dumps(config))
-    [delivery] = discover_deliveries(UPath(export.uri), export)
+    [delivery] = discover(UPath(export.uri), export).deliveries
     started = time.perf_counter()
     load_delivery(warehouse, delivery, UPath)
     return {"seconds": time.perf_counter() - started, "peak_rss_mib": _peak_rss_mib()}

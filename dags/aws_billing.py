@@ -7,6 +7,7 @@ Reloading past months: `airflow backfill create --dag-id aws_billing --from-date
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime, timedelta
 
@@ -20,6 +21,8 @@ from include.orchestration.timetable import BillingMonthTimetable
 
 # Every task re-parses this file: what only a task needs (DuckDB, the loader, Metabase, the validator)
 # is imported inside it, so parsing stays under a second.
+
+log = logging.getLogger(__name__)
 
 # How long one run waits for a delivery, and how often it looks: the next run takes over after.
 SENSOR_POKE_SECONDS = float(os.environ.get("FINOPS_SENSOR_POKE_SECONDS", 15 * 60))
@@ -68,17 +71,20 @@ def aws_billing():
 
         return PokeReturnValue(is_done=has_work(ExportConfig.from_dict(export), get_current_context()))
 
-    @task(trigger_rule="none_failed_min_one_success")
+    # In the writer pool: it records refusals in the ledger (before any load, so they stay recorded
+    # whatever fails later), and no load holds the ledger while it reads what is loaded.
+    @task(pool=config.WRITER_POOL, trigger_rule="none_failed_min_one_success")
     def find_deliveries() -> list[dict]:
-        from include.orchestration.deliveries import plan_deliveries, requested_periods
+        from include.orchestration.deliveries import requested_periods, survey_exports
         from include.orchestration.errors import fail_fast_on_bad_input
 
-        periods, warehouse = requested_periods(get_current_context()), config.warehouse_path()
-        found = []
+        context = get_current_context()
         with fail_fast_on_bad_input():
-            for export in config.aws_exports():
-                found += plan_deliveries(export, warehouse, periods).to_load  # logs what it saw and skipped
-        return [delivery.to_dict() for delivery in found]
+            # Per export, logging what it saw, skipped, refused or could not survey; none holds back another.
+            survey = survey_exports(config.aws_exports(), config.warehouse_path(), requested_periods(context))
+        context["ti"].xcom_push(key="refused", value=survey.refused)
+        context["ti"].xcom_push(key="not_surveyed", value=survey.not_surveyed)
+        return [delivery.to_dict() for delivery in survey.to_load]
 
     @task(pool=config.WRITER_POOL, outlets=[AWS_BILLING_MONTHS], map_index_template="{{ delivery_label }}")
     def load_billing_month(delivery: dict) -> dict:
@@ -92,7 +98,7 @@ def aws_billing():
         context = get_current_context()
         found = Delivery.from_dict(delivery)
         context["delivery_label"] = f"{found.export.name} {found.period_label}"
-        with fail_fast_on_bad_input():
+        with fail_fast_on_bad_input(context["delivery_label"]):
             result = load_delivery(config.warehouse_path(), found, partial(storage_path, conn_id=found.export.conn_id))
         summary = {
             "export": found.export.name,
@@ -105,7 +111,9 @@ def aws_billing():
         context["outlet_events"][AWS_BILLING_MONTHS].extra = summary
         return summary
 
-    @task(task_id=PLAN_TASK_ID)
+    # In every run, whatever the loads did: the months that loaded go on to the models even when other loads
+    # failed (report_refused_deliveries fails the run), and so do those a failed dbt build left behind before.
+    @task(task_id=PLAN_TASK_ID, trigger_rule="all_done", pool=config.WRITER_POOL)
     def plan_focus_build(loaded: list[dict]) -> dict:
         from include.orchestration.focus_models import focus_build_plan
 
@@ -120,9 +128,37 @@ def aws_billing():
 
     @task(pool=config.WRITER_POOL)
     def publish_serving_layer(plan: dict) -> dict:
+        from include.orchestration.errors import fail_fast_on_bad_input
         from include.orchestration.publishing import publish_rebuilt_months
+        from include.warehouse.compact import compact_if_needed
 
-        return publish_rebuilt_months(plan, config.serving_path())
+        with fail_fast_on_bad_input("publishing the serving layer"):
+            published = publish_rebuilt_months(plan, config.serving_path())
+        # Still holding the writer slot: give back what month swaps left free, when worth it.
+        compacted = compact_if_needed(config.warehouse_path())
+        if compacted:
+            before, after = compacted
+            log.info("compacted the warehouse: %d → %d bytes", before.file_bytes, after.file_bytes)
+        return published
+
+    @task(pool=config.WRITER_POOL, trigger_rule="all_done", retries=0)
+    def report_refused_deliveries(deliveries: list[dict] | None, loaded: list[dict]) -> None:
+        """Fail the run, naming every delivery refused or not loaded and every export not surveyed, once the
+        others have loaded."""
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+        from include.aws.manifests import Delivery
+        from include.orchestration.deliveries import refusal_report
+
+        if deliveries is None:
+            raise AirflowSkipException("find_deliveries did not run to its end; its own state says why")
+        ti = get_current_context()["ti"]
+        refused = ti.xcom_pull(task_ids="find_deliveries", key="refused") or []
+        not_surveyed = ti.xcom_pull(task_ids="find_deliveries", key="not_surveyed") or []
+        to_load = [Delivery.from_dict(delivery) for delivery in deliveries]
+        report = refusal_report(config.warehouse_path(), refused, not_surveyed, to_load, loaded[:])
+        if report:
+            raise AirflowFailException(report)
 
     @task
     def refresh_dashboards() -> dict:
@@ -140,6 +176,7 @@ def aws_billing():
     plan = plan_focus_build(loaded)
     validated = validate_focus(plan)
     plan >> focus_models() >> validated >> publish_serving_layer(plan) >> refresh_dashboards()
+    report_refused_deliveries(deliveries, loaded)
 
 
 aws_billing()

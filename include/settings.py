@@ -1,12 +1,15 @@
 """Configuration of billing sources and the warehouse, as plain values.
 
 Nothing here imports Airflow: `include.orchestration.config` reads the Airflow Variables and
-hands their raw text to the parsers below, so tests can build the same objects directly.
+hands their raw text to the parsers below, so tests can build the same objects directly. Settings
+made by environment variables are read here too. A value that cannot be used is a ConfigError.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +23,10 @@ DEFAULT_SERVING_PATH = PROJECT_ROOT / "data" / "serving"
 # the source view dbt reads (sources_aws.<dataset id>), the mart's x_Dataset and the serving preference.
 AWS_DATASETS = {"cur1": "aws_cur1", "cur2": "aws_cur2", "focus1.0": "aws_focus_1_0", "focus1.2": "aws_focus_1_2"}
 AWS_FORMATS = tuple(AWS_DATASETS)
-_EXPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_EXPORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # with fullmatch: `^…$` and match let "cur\n" through
+# How long a superseded serving version stays readable (include/serving/publish.py): longer than any query.
+SERVING_GRACE_VARIABLE = "FINOPS_SERVING_GRACE_SECONDS"
+DEFAULT_SERVING_GRACE_S = 600.0
 
 
 class ConfigError(ValueError):
@@ -82,7 +88,7 @@ def _parse_export(entry: object, position: int) -> ExportConfig:
     if unknown:
         raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
     name, uri, fmt = entry.get("name"), entry.get("uri", ""), entry.get("format")
-    if not isinstance(name, str) or not _EXPORT_NAME.match(name):
+    if not isinstance(name, str) or not _EXPORT_NAME.fullmatch(name):
         raise ConfigError(f"{where}: name {name!r} must be the export/report name (letters, digits, - and _)")
     if fmt not in AWS_FORMATS:
         raise ConfigError(f"{where} ({name}): format {fmt!r} must be one of {AWS_FORMATS}")
@@ -116,3 +122,17 @@ def _resolve_project_path(configured: str | None, default: Path) -> Path:
         return default
     path = Path(configured)
     return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def serving_grace_s() -> float:
+    """`FINOPS_SERVING_GRACE_SECONDS` from the environment: seconds, 0 or more (unset or empty: the default)."""
+    raw = os.environ.get(SERVING_GRACE_VARIABLE, "")
+    if not raw.strip():
+        return DEFAULT_SERVING_GRACE_S
+    try:
+        grace = float(raw)
+    except ValueError:
+        grace = math.nan
+    if not (math.isfinite(grace) and grace >= 0):
+        raise ConfigError(f"{SERVING_GRACE_VARIABLE}={raw!r} must be a number of seconds, 0 or more")
+    return grace

@@ -66,6 +66,13 @@ def run_dag():
     return bag.get_dag("aws_billing").test()
 
 
+def _relation(table_name: str) -> str:
+    """A ledger's `schema.table` as quoted SQL."""
+    from include.sql import sql_qualified
+
+    return sql_qualified(*table_name.split(".", 1))
+
+
 def print_months(warehouse: Path, expected: dict) -> bool:
     """Rows and Σ unblended cost of every loaded month, read back from the warehouse tables."""
     import duckdb
@@ -76,7 +83,11 @@ def print_months(warehouse: Path, expected: dict) -> bool:
             "WHERE status = 'loaded' ORDER BY export, billing_period"
         ).fetchall()
         months = [
-            (export, period, *con.execute(f"SELECT count(*), sum(line_item_unblended_cost) FROM {table}").fetchall()[0])
+            (
+                export,
+                period,
+                *con.execute(f"SELECT count(*), sum(line_item_unblended_cost) FROM {_relation(table)}").fetchall()[0],
+            )
             for export, period, table in loaded
         ]
     print(f"\nBilling months in {warehouse}:")

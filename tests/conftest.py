@@ -124,9 +124,12 @@ def warehouse(tmp_path):
 @pytest.fixture
 def write_sample(tmp_path):
     """Write one month of one export with the project's generator; returns its MonthTotals."""
-    from include.aws.sample_data import write_month
+    return sample_writer(tmp_path / "mirror")
 
-    root = tmp_path / "mirror"
+
+def sample_writer(root: Path):
+    """`write(name, fmt, month, ...)` into the local mirror at `root`; `write.root` is that mirror."""
+    from include.aws.sample_data import write_month
 
     def write(name: str, fmt: str, month: date, revision: int = 1, rows: int = SMALL_MONTH_ROWS, **kwargs):
         return write_month(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import duckdb
 from upath import UPath
 
 from include.aws.loading import load_delivery
-from include.aws.manifests import Delivery, discover_deliveries
+from include.aws.manifests import Delivery, Discovery, discover
 from include.settings import ExportConfig, parse_aws_exports
 from include.warehouse.loader import LoadResult
 
@@ -20,8 +21,16 @@ def local_export(name: str, fmt: str, root: Path, s3_uri: str) -> ExportConfig:
     return parse_aws_exports(json.dumps([{"name": name, "uri": root.as_uri(), "format": fmt, "s3_uri": s3_uri}]))[0]
 
 
+def discovered(export: ExportConfig) -> Discovery:
+    """The export's folder as the DAG's discovery sees it: its deliveries, skips and refusals."""
+    return discover(UPath(export.uri), export)
+
+
 def deliveries(export: ExportConfig) -> list[Delivery]:
-    return discover_deliveries(UPath(export.uri), export)
+    """The deliveries discovery finds, for a test whose input is good: a refusal fails it, named."""
+    found = discovered(export)
+    assert not found.refused, [str(refusal) for refusal in found.refused]
+    return found.deliveries
 
 
 def load(warehouse: Path, delivery: Delivery) -> LoadResult:
@@ -55,3 +64,107 @@ def assert_same_money(actual, expected, relative=Decimal("1e-9")) -> None:
     """Equal to `relative` (1e-9 by default): Parquet carries doubles, CSV carries exact decimals."""
     actual, expected = Decimal(str(actual)), Decimal(str(expected))
     assert abs(actual - expected) <= abs(expected) * relative, f"{actual} != {expected}"
+
+
+def assert_layers_agree(warehouse: Path, serving_root: Path) -> dict[tuple[str, str], tuple[int, Decimal]]:
+    """Warehouse, mart and serving layer say the same about every billing month (issue 10, item 3).
+
+    For each (export, month) the ledger has `loaded`: the month table holds the ledger's rows and cost;
+    the mart holds that partition exactly when the table has rows, with Σ BilledCost = Σ source cost
+    and the source's rows less SavingsPlanNegation lines plus the split-off Unused rows (FOCUS exports:
+    row for row); the mart holds no other partition. The serving layer holds exactly the mart's months,
+    per billing account the rows of one of the exports publish prefers (DATASET_PREFERENCE), as the mart has them.
+    Returns {(export, 'YYYY-MM'): (rows, Σ cost)} of the month tables, for the caller's own expectations.
+    """
+    from include.aws.readers import COST_COLUMNS
+    from include.serving.publish import COST_AND_USAGE_DIR, DATASET_PREFERENCE, connect_serving
+    from include.settings import AWS_DATASETS
+    from include.sql import sql_identifier, sql_qualified
+
+    format_of = {dataset: fmt for fmt, dataset in AWS_DATASETS.items()}
+    month_tables: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    negation_lines: dict[tuple[str, str], int] = {}  # SavingsPlanNegation lines: the models drop them
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        loaded = con.execute(
+            "SELECT ledger.export, strftime(ledger.billing_period, '%Y-%m'), ledger.table_name, ledger.rows, "
+            "ledger.billed_cost, exports.dataset FROM finops_meta.load_ledger AS ledger "
+            "LEFT JOIN finops_meta.exports AS exports USING (source, export) WHERE ledger.status = 'loaded'"
+        ).fetchall()
+        for export, month, table_name, ledger_rows, ledger_cost, dataset in loaded:
+            assert (export, month) not in month_tables, f"{export} {month}: loaded twice in the ledger"
+            fmt, (schema, table) = format_of[dataset], table_name.split(".", 1)
+            columns = con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?", [schema, table]
+            ).fetchall()
+            # CUR line item types; a month restated to nothing has only the cost and bookkeeping columns
+            negation = "line_item_line_item_type = 'SavingsPlanNegation'"
+            rows, cost, negation_rows = con.execute(
+                f"SELECT count(*), coalesce(sum({sql_identifier(COST_COLUMNS[fmt])}), 0), "
+                f"count(*) FILTER (WHERE {negation if ('line_item_line_item_type',) in columns else 'false'}) "
+                f"FROM {sql_qualified(schema, table)}"
+            ).fetchall()[0]
+            assert rows == ledger_rows, f"{export} {month}: {table_name} has {rows} rows, the ledger says {ledger_rows}"
+            assert_same_money(cost, ledger_cost)
+            month_tables[(export, month)] = (rows, Decimal(str(cost)))
+            negation_lines[(export, month)] = negation_rows
+        mart = {
+            (export, month): (rows, billed, unused)
+            for export, month, rows, billed, unused in con.execute(
+                "SELECT x_ExportName, strftime(x_BillingPeriod, '%Y-%m'), count(*), sum(BilledCost), "
+                "count(*) FILTER (WHERE CommitmentDiscountStatus = 'Unused' AND x_Dataset IN (?, ?)) "
+                "FROM focus.cost_and_usage GROUP BY ALL",
+                [AWS_DATASETS["cur1"], AWS_DATASETS["cur2"]],  # split off their fee lines; FOCUS exports have their own
+            ).fetchall()
+        }
+        mart_by_account = con.execute(
+            "SELECT strftime(x_BillingPeriod, '%Y-%m'), ProviderName, BillingAccountId, x_ExportName, x_Dataset, "
+            "count(*), sum(BilledCost) FROM focus.cost_and_usage GROUP BY ALL"
+        ).fetchall()
+
+    assert set(mart) == {key for key, (rows, _) in month_tables.items() if rows}, "mart partitions ≠ loaded months"
+    for key, (rows, billed, unused) in mart.items():
+        source_rows, source_cost = month_tables[key]
+        assert rows - unused == source_rows - negation_lines[key], f"{key}: {rows} mart rows for {source_rows}"
+        assert_same_money(billed, source_cost)
+
+    served: dict[tuple, tuple[int, Decimal]] = {}
+    if any((Path(serving_root) / COST_AND_USAGE_DIR).rglob("*.parquet")):
+        with connect_serving(Path(serving_root)) as con:
+            served = {
+                (month, provider, account, export): (rows, billed)
+                for month, provider, account, export, rows, billed in con.execute(
+                    "SELECT billing_period, ProviderName, BillingAccountId, x_ExportName, count(*), sum(BilledCost) "
+                    "FROM cost_and_usage GROUP BY ALL"
+                ).fetchall()
+            }
+    candidates: dict[tuple, dict[str, tuple]] = {}  # (month, provider, account) → {export: (dataset, rows, billed)}
+    for month, provider, account, export, dataset, rows, billed in mart_by_account:
+        candidates.setdefault((month, provider, account), {})[export] = (dataset, rows, billed)
+    served_accounts = [key[:3] for key in served]
+    assert sorted(served_accounts) == sorted(candidates), "served: not one export per month and account of the mart"
+    for (month, provider, account, export), (rows, billed) in served.items():
+        exports = candidates[(month, provider, account)]
+        assert export in exports and exports[export][1:] == (rows, billed), f"{month} {account}: served ≠ mart"
+        rank = {dataset: DATASET_PREFERENCE.index(dataset) for dataset, _, _ in exports.values()}
+        assert rank[exports[export][0]] == min(rank.values()), f"{month} {account}: served {export}, not preferred"
+    return month_tables
+
+
+def restate_to_nothing(root: Path, name: str, fmt: str, month: date, s3_uri: str) -> str:
+    """Deliver `month` of export `name` again as AWS restates a month to nothing: a manifest listing no data file.
+
+    Legacy CUR gets a new assembly; a Data Export's manifest (written by the generator) a new execution.
+    Returns the new version.
+    """
+    import json
+
+    from include.aws.sample_data import write_legacy_rows
+
+    version = f"{name}-{month:%Y-%m}-restated-to-nothing"
+    if fmt == "cur1":
+        write_legacy_rows(root, name, month, [], s3_uri=s3_uri, version=version)
+        return version
+    manifest = root / name / "metadata" / f"BILLING_PERIOD={month:%Y-%m}" / f"{name}-Manifest.json"
+    body = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps(body | {"executionId": version, "dataFiles": []}))
+    return version

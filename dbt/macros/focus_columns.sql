@@ -101,6 +101,6 @@
 {# `select` list casting a FOCUS-shaped relation's columns to the mart's types, in mart order. #}
 {% macro select_focus_columns() %}
     {%- for name, type in focus_columns() + focus_extension_columns() %}
-    cast("{{ name }}" as {{ type }}) as "{{ name }}"{{ ',' if not loop.last }}
+    cast({{ sql_identifier(name) }} as {{ type }}) as {{ sql_identifier(name) }}{{ ',' if not loop.last }}
     {%- endfor %}
 {% endmacro %}

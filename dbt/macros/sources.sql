@@ -15,10 +15,12 @@
     {%- if relation -%}{{ relation }}{%- else -%}(select 1 as no_source where false) as no_source{%- endif -%}
 {% endmacro %}
 
-{# The names of a relation's columns, lower-cased (empty when the relation is absent). #}
-{% macro column_names(relation) %}
+{# The names of a relation's columns, lower-cased unless `lower` is false (empty when the relation is absent).
+   DuckDB ignores case in names only for ASCII letters: SQL naming a column from data uses its own spelling. #}
+{% macro column_names(relation, lower=true) %}
     {% if not execute or not relation %}{{ return([]) }}{% endif %}
-    {{ return(adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list) }}
+    {% set names = adapter.get_columns_in_relation(relation) | map(attribute='name') %}
+    {{ return((names | map('lower') if lower else names) | list) }}
 {% endmacro %}
 
 {# `column` cast to `type` when the relation has it, else a typed null; aliased to `alias`. #}
@@ -29,13 +31,14 @@
 {# The expression of `column_or_null`, without an alias. #}
 {% macro column_value_or_null(columns, column, type) %}
     {%- if column | lower in columns -%}
-        cast("{{ column }}" as {{ type }})
+        cast({{ sql_identifier(column) }} as {{ type }})
     {%- else -%}
         cast(null as {{ type }})
     {%- endif -%}
 {%- endmacro %}
 
-{# Keep only the billing months named in var('billing_periods') (all months when empty). #}
+{# `where` the billing months named in var('billing_periods'), or nothing (every month) when empty: the mart
+   selects and, before that, deletes the months it rebuilds with this one clause, so the two never differ. #}
 {% macro billing_period_filter(column) %}
     {%- set periods = var('billing_periods', '') | string | trim -%}
     {%- if periods -%}

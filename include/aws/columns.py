@@ -11,15 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from include.warehouse.loader import NUMBER, TIMESTAMP, type_kind
+
 # Wide enough for any CUR amount (20 integer digits) and for per-unit rates with many decimals.
 DECIMAL_TYPE = "DECIMAL(38,18)"
 
-_MANIFEST_TYPES = {
-    "bigdecimal": DECIMAL_TYPE,
-    "optionalbigdecimal": DECIMAL_TYPE,
-    "datetime": "TIMESTAMP",
-    "optionaldatetime": "TIMESTAMP",
-}
+# Manifest types are read as the loader reads them (type_kind), so what a CSV column is cast to is what the
+# loader's type check expects. AWS's legacy manifests say String, OptionalString, BigDecimal, OptionalBigDecimal,
+# DateTime and Interval; any other number or time type (Double, Integer, Date, …) is cast the same way.
+_CAST_BY_KIND = {NUMBER: DECIMAL_TYPE, TIMESTAMP: "TIMESTAMP"}
 # Older manifests give no types: these name endings are amounts, the rest stays text.
 _UNTYPED_DECIMAL = re.compile(
     r"^(lineItem|pricing|reservation|savingsPlan|discount)/.*(Cost|Rate|Amount|Fee|Quantity|Commitment\w*|Hours)$"
@@ -63,7 +63,7 @@ def legacy_cur_columns(manifest_columns: list[tuple[str, str | None]]) -> list[W
 
 def _sql_type(source: str, manifest_type: str | None) -> str:
     if manifest_type:
-        return _MANIFEST_TYPES.get(manifest_type.lower(), "VARCHAR")
+        return _CAST_BY_KIND.get(type_kind(manifest_type), "VARCHAR")
     if _UNTYPED_DECIMAL.match(source):
         return DECIMAL_TYPE
     if _UNTYPED_TIMESTAMP.match(source):

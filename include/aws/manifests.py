@@ -13,6 +13,12 @@ layouts (see README, "How a delivery is detected and loaded"):
 
 Folders are listed to pick data files only in the Athena month folder without a manifest: there is
 nothing else to go by, and that layout always overwrites (no old versions beside the new one).
+
+A billing period whose manifest cannot be used (unreadable, a file listed twice or outside the
+period's folders) is refused on its own, so the export's other periods still load; a folder that
+holds no layout of its format fails the export as a whole. A manifest that lists no data file
+says the export restated the month to nothing: that delivery empties the month.
+
 Paths are pathlib-like objects (Airflow's ObjectStoragePath or universal_pathlib's UPath), so this
 module does not import Airflow.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import urlsplit
@@ -99,6 +106,22 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A delivery discovery refused, and why; with no billing period, the export's folder as a whole."""
+
+    export: ExportConfig
+    billing_period: date | None
+    where: str  # the manifest, or the export's folder
+    version: str | None  # None when no manifest could be read
+    files: tuple[str, ...]  # as the manifest lists them, as far as it could be read
+    error: str
+
+    def __str__(self) -> str:
+        period = f"{self.billing_period:%Y-%m}" if self.billing_period else "(the export's folder)"
+        return f"export {self.export.name} {period} refused: {self.error}"
+
+
+@dataclass(frozen=True)
 class Skip:
     """Something seen in an export's folder that is not loaded, and why."""
 
@@ -119,13 +142,18 @@ class Discovery:
     folder: str
     deliveries: list[Delivery] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)  # what the folder holds, for the run's log
     # set when nothing was delivered yet: the folder is missing or empty, or holds only what AWS creates first
     empty: str | None = None
 
+    def add(self, found: Delivery | Skip | Refusal) -> None:
+        {Delivery: self.deliveries, Skip: self.skipped, Refusal: self.refused}[type(found)].append(found)
+
 
 def discover(root, export: ExportConfig) -> Discovery:
-    """Survey `<root>/<name>/` (root = the export's `uri`); raise when it holds no layout of its format."""
+    """Survey `<root>/<name>/` (root = the export's `uri`): the latest delivery of every billing period, what
+    is skipped and what is refused; raise when the folder holds no layout of its format."""
     export_folder = root / export.name
     discovery = Discovery(export=export, folder=str(export_folder))
     entries = _entries(export_folder)
@@ -138,12 +166,8 @@ def discover(root, export: ExportConfig) -> Discovery:
         _discover_data_exports(discovery, entries, root)
     discovery.deliveries.sort(key=lambda d: d.billing_period)
     discovery.skipped.sort(key=lambda s: s.billing_period or date.min)
+    discovery.refused.sort(key=lambda r: r.billing_period or date.min)
     return discovery
-
-
-def discover_deliveries(root, export: ExportConfig) -> list[Delivery]:
-    """The latest delivery of every billing period found under `root` (the export's `uri`)."""
-    return discover(root, export).deliveries
 
 
 def _entries(folder) -> list | None:
@@ -217,13 +241,15 @@ def _discover_legacy(discovery: Discovery, entries: list, root) -> None:
             bare_folder=period_folders_without_manifest.get(period),
             updating=status == "UPDATING",
         )
-        (discovery.skipped if isinstance(found, Skip) else discovery.deliveries).append(found)
+        discovery.add(found)
 
 
 _UPDATING = f"{STATUS_FOLDER}/ says UPDATING: AWS is rewriting the report; the next look loads it once READY"
 
 
-def _legacy_period(export, root, period, manifest, month_folder, bare_folder, updating: bool) -> Delivery | Skip:
+def _legacy_period(
+    export, root, period, manifest, month_folder, bare_folder, updating: bool
+) -> Delivery | Skip | Refusal:
     """One billing period: the period-root manifest first, else the Athena month folder's manifest or files."""
     if manifest is None and month_folder is None:
         return Skip(period, str(bare_folder), f"no {export.name}-Manifest.json in it (AWS writes the manifest last)")
@@ -254,7 +280,7 @@ def _athena_month_folders(athena_root, ignored: list[str]) -> dict:
     return months
 
 
-def _athena_month_delivery(month_folder, period: date, export: ExportConfig, root) -> Delivery | Skip:
+def _athena_month_delivery(month_folder, period: date, export: ExportConfig, root) -> Delivery | Skip | Refusal:
     manifest = month_folder / f"{export.name}-Manifest.json"
     if manifest.exists():
         return read_delivery(manifest, period, export, root, ATHENA_MANIFEST)
@@ -379,39 +405,61 @@ def _discover_data_exports(discovery: Discovery, entries: list, root) -> None:
     for period, folder in sorted(partitions_without_manifest.items()):
         discovery.skipped.append(Skip(period, str(folder), "no manifest yet (AWS writes it after the data files)"))
     for period, manifest in sorted(manifests.items()):
-        discovery.deliveries.append(read_delivery(manifest, period, export, root, DATA_EXPORTS_MANIFEST))
+        discovery.add(read_delivery(manifest, period, export, root, DATA_EXPORTS_MANIFEST))
 
 
 # --- manifests and the files they list ----------------------------------------------------------
 
 
-def read_delivery(manifest, billing_period: date, export: ExportConfig, root, layout: str) -> Delivery:
-    """Parse one manifest into a Delivery, refusing files outside the billing period's folders."""
+def read_delivery(manifest, billing_period: date, export: ExportConfig, root, layout: str) -> Delivery | Refusal:
+    """Parse one manifest into a Delivery, or a Refusal saying what is wrong with it."""
     manifest_uri = str(manifest)
+    version, listed = None, []
+    try:
+        body = _manifest_body(manifest, manifest_uri)
+        version = body.get("assemblyId" if export.format == "cur1" else "executionId")
+        version = str(version) if version else _fallback_version(manifest)
+        if export.format == "cur1":
+            listed = _legacy_listed_files(body, manifest_uri, export)
+        else:
+            listed = _data_exports_listed_files(body, manifest_uri)
+        files = tuple(_locate(uri, manifest_uri, export, billing_period, root) for uri in listed)
+        _refuse_files_listed_twice(files, manifest_uri)
+        columns = _manifest_columns(body, export.format, manifest_uri)
+    except DeliveryError as err:
+        version = version or _fallback_version(manifest)  # an unreadable manifest: its key and time tell it apart
+        return Refusal(export, billing_period, manifest_uri, version, tuple(listed), str(err))
+    return Delivery(
+        export=export,
+        billing_period=billing_period,
+        manifest_uri=manifest_uri,
+        version=version,
+        data_files=files,  # none: the export restated the month to nothing
+        columns=columns,
+        layout=layout,
+    )
+
+
+def _manifest_body(manifest, manifest_uri: str) -> dict:
     try:
         body = json.loads(manifest.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DeliveryError(f"{manifest_uri}: invalid manifest JSON ({err})") from err
     if not isinstance(body, dict):
         raise DeliveryError(f"{manifest_uri}: manifest is not a JSON object")
-    if export.format == "cur1":
-        listed = _legacy_listed_files(body, manifest_uri, export)
-        version = body.get("assemblyId")
-    else:
-        listed = _data_exports_listed_files(body, manifest_uri)
-        version = body.get("executionId")
-    files = tuple(_locate(uri, manifest_uri, export, billing_period, root) for uri in listed)
-    if not files:
-        raise DeliveryError(f"{manifest_uri}: manifest lists no data files")
-    return Delivery(
-        export=export,
-        billing_period=billing_period,
-        manifest_uri=manifest_uri,
-        version=str(version) if version else _fallback_version(manifest),
-        data_files=files,
-        columns=_manifest_columns(body, export.format),
-        layout=layout,
-    )
+    return body
+
+
+def _refuse_files_listed_twice(files: tuple[DataFile, ...], manifest_uri: str) -> None:
+    """A file listed twice would load its rows twice; loading it once would hide a broken manifest."""
+    times = Counter(f.read_uri for f in files)
+    for read_uri, count in times.items():
+        if count > 1:
+            spellings = sorted({f.listed_uri for f in files if f.read_uri == read_uri})
+            raise DeliveryError(
+                f"{manifest_uri}: manifest lists the data file {' = '.join(spellings)} {count} times; "
+                "refusing the delivery (its rows would count twice)"
+            )
 
 
 def _legacy_listed_files(body: dict, manifest_uri: str, export: ExportConfig) -> list[str]:
@@ -492,11 +540,14 @@ def _elsewhere_hint(listed_uri: str, export: ExportConfig, folders) -> str:
     return ""
 
 
-def _manifest_columns(body: dict, fmt: str) -> tuple[tuple[str, str | None], ...]:
+def _manifest_columns(body: dict, fmt: str, manifest_uri: str) -> tuple[tuple[str, str | None], ...]:
     columns = body.get("columns") or []
-    if fmt == "cur1":
-        return tuple((f"{c['category']}/{c['name']}", c.get("type")) for c in columns)
-    return tuple((c["name"], c.get("type")) for c in columns)
+    try:
+        if fmt == "cur1":
+            return tuple((f"{c['category']}/{c['name']}", c.get("type")) for c in columns)
+        return tuple((c["name"], c.get("type")) for c in columns)
+    except (KeyError, TypeError, AttributeError) as err:
+        raise DeliveryError(f"{manifest_uri}: unreadable columns entry ({err!r})") from err
 
 
 def _fallback_version(manifest) -> str:

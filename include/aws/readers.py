@@ -14,13 +14,17 @@ import duckdb
 import pyarrow.parquet as pq
 from isal import igzip
 
-from include.aws.columns import WarehouseColumn, legacy_cur_columns
+from include.aws.columns import WarehouseColumn, athena_column_name, legacy_cur_columns
 from include.aws.manifests import Delivery
 from include.settings import AWS_DATASETS
-from include.warehouse.loader import LoadRefused, LocalFile, MonthLoad, sql_identifier, sql_literal
+from include.sql import sql_identifier, sql_literal
+from include.warehouse.loader import LoadRefused, LocalFile, MonthLoad
 
 SOURCE = "aws"
 SCHEMA = "aws_cur"
+# Columns the load adds beside the delivery's own: the file each row came from (`filename`, then
+# `_local_file`) and the lineage the loader and the dataset view add (include/warehouse/loader.py).
+LOADER_COLUMNS = ("filename", "_local_file", "_export", "_billing_period", "_source_file", "_manifest_version")
 COST_COLUMNS = {
     "cur1": "line_item_unblended_cost",
     "cur2": "line_item_unblended_cost",
@@ -55,6 +59,9 @@ class LegacyCsvReader:
 
     def check_files(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> None:
         expected = [name for name, _ in self.manifest_columns]
+        unnamed = [source for column in self.columns if not column.name for source in column.sources]
+        if unnamed:
+            raise LoadRefused(f"manifest columns {unnamed} have no letter or digit to name a warehouse column by")
         for file in files:
             header, _ = _csv_head(file)
             if header != expected:
@@ -169,6 +176,7 @@ class ParquetReader:
             missing = expected - top_level
             if missing:
                 raise LoadRefused(f"{file.listed_uri}: columns the manifest lists are missing: {sorted(missing)}")
+            _refuse_clashing_names(file)
 
     def select_sql(self, files: list[LocalFile]) -> str:
         return (
@@ -190,6 +198,21 @@ class ParquetReader:
         return {}
 
 
+def _refuse_clashing_names(file: LocalFile) -> None:
+    """Column names are matched without regard to case: a file column named like one the loader adds
+    (its lineage) or like another of the file's columns would silently replace it."""
+    names = pq.read_schema(file.path).names  # as written; DuckDB would rename a duplicate
+    lowered = [name.lower() for name in names]
+    clashing = sorted(
+        {name for name, low in zip(names, lowered, strict=True) if low in LOADER_COLUMNS or lowered.count(low) > 1}
+    )
+    if clashing:
+        raise LoadRefused(
+            f"{file.listed_uri}: columns {clashing} clash with another column of the file or with one the loader "
+            f"adds ({', '.join(LOADER_COLUMNS)}); column names are compared without regard to case"
+        )
+
+
 def _first_failing_file(con: duckdb.DuckDBPyConnection, files: list[LocalFile], select_sql) -> str | None:
     """Re-read file by file (only after a failure) to name the file DuckDB choked on."""
     for file in files:
@@ -204,6 +227,10 @@ def reader_for(delivery: Delivery):
     """Pick the reader from the export format and the data files' extension."""
     names = [f.listed_uri.lower() for f in delivery.data_files]
     fmt = delivery.export.format
+    if not names:
+        # Restated to nothing: the month table is its cost column alone. The Parquet reader names that column
+        # and comments none (the CSV reader would comment the manifest's columns, which the table lacks).
+        return ParquetReader((), COST_COLUMNS[fmt])
     if all(name.endswith(".parquet") for name in names):
         return ParquetReader(delivery.columns if fmt != "cur1" else (), COST_COLUMNS[fmt])
     if fmt == "cur1" and all(name.endswith((".csv.gz", ".csv")) for name in names):
@@ -217,6 +244,7 @@ def reader_for(delivery: Delivery):
 
 
 def month_load(delivery: Delivery, files: list[LocalFile]) -> MonthLoad:
+    reader = reader_for(delivery)
     return MonthLoad(
         source=SOURCE,
         schema=SCHEMA,
@@ -227,5 +255,19 @@ def month_load(delivery: Delivery, files: list[LocalFile]) -> MonthLoad:
         manifest_uri=delivery.manifest_uri,
         version=delivery.version,
         files=files,
-        reader=reader_for(delivery),
+        reader=reader,
+        declared_types=_declared_types(delivery, reader),
     )
+
+
+def _declared_types(delivery: Delivery, reader) -> dict[str, str]:
+    """{warehouse column: type} the loader checks the staged columns against.
+
+    A CSV's columns are what they are cast to (include/aws/columns.py, from the manifest's types or, in older
+    manifests, the column's name); Parquet files carry their own types, checked against the manifest's
+    where it states them (legacy CUR names mapped).
+    """
+    if isinstance(reader, LegacyCsvReader):
+        return {column.name: column.sql_type for column in reader.columns}
+    column_name = athena_column_name if delivery.export.format == "cur1" else str
+    return {column_name(source): kind for source, kind in delivery.columns if kind}

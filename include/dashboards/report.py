@@ -147,6 +147,10 @@ def _figure(card: Card, columns: list[str], rows: list[tuple]) -> go.Figure:
         else:
             figure.update_xaxes(type="category" if card.display != "line" or not _is_date(x) else None)
             figure.update_yaxes(**value_axis)
+        if card.display != "line":  # categories in the query's order, as Metabase shows them, not the first trace's
+            categories = list(dict.fromkeys(_plain(row[columns.index(dimension)]) for row in rows))
+            axis = figure.update_yaxes if card.display == "row" else figure.update_xaxes
+            axis(categoryorder="array", categoryarray=categories)
     figure.update_layout(margin={"l": 40, "r": 10, "t": 10, "b": 30}, legend={"orientation": "h"}, autosize=True)
     return figure
 
@@ -181,7 +185,8 @@ def _table(card: Card, columns: list[str], rows: list[tuple]) -> str:
 
 
 def _formatted(card: Card, column: str, value) -> str:
-    """A value as the card's column settings show it in Metabase (currency, percent, decimals)."""
+    """A value as the card's column settings show it in Metabase (percent, decimals); amounts are plain
+    numbers beside their row's BillingCurrency (the spec refuses a fixed currency format)."""
     if value is None:
         return "–"
     if not isinstance(value, int | float | Decimal) or isinstance(value, bool):
@@ -190,8 +195,6 @@ def _formatted(card: Card, column: str, value) -> str:
     style, decimals = settings.get("number_style"), settings.get("decimals")
     if style == "percent":
         return f"{float(value) * 100:,.{1 if decimals is None else decimals}f} %"
-    if style == "currency":
-        return f"{'-' if value < 0 else ''}${abs(float(value)):,.2f}"
     if isinstance(value, int):
         return f"{value:,}"
     return f"{float(value):,.{2 if decimals is None else decimals}f}"

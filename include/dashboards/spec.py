@@ -4,6 +4,8 @@ One YAML file per dashboard (see dashboards/README.md for the format). Cards are
 the serving views (`include.serving.publish.serving_init_sql`). A card's filters are Metabase
 text variables, `{{billing_period}}`, usually inside an optional clause `[[AND ... ]]` that
 Metabase drops when the filter is empty; `render_sql` does the same for tests and the report.
+Amounts are never formatted in one fixed currency: a row's amounts are in its `BillingCurrency`,
+shown beside them, and no card adds amounts of different currencies.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from pathlib import Path
 import yaml
 
 from include.settings import PROJECT_ROOT
+from include.sql import sql_literal
 
 DASHBOARDS_DIR = PROJECT_ROOT / "dashboards"
 FILTERS_FILE = "filters.yml"
 GRID_WIDTH = 24  # Metabase's dashboard grid
 CHART_DISPLAYS = ("line", "bar", "row", "pie")
 DISPLAYS = ("scalar", "table", *CHART_DISPLAYS)
-_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+_KEY = re.compile(r"[a-z][a-z0-9_]*")  # with fullmatch: `^…$` and match let "spend\n" through
 _TAG = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 _OPTIONAL = re.compile(r"\[\[(.*?)\]\]", re.DOTALL)
 
@@ -94,7 +97,7 @@ def render_sql(sql: str, values: dict[str, str]) -> str:
         tag = match.group(1)
         if not values.get(tag):
             raise DashboardSpecError(f"filter {tag!r} is required by the SQL (it is outside an optional [[...]])")
-        return "'" + str(values[tag]).replace("'", "''") + "'"
+        return sql_literal(str(values[tag]))
 
     return _TAG.sub(substitute, _OPTIONAL.sub(optional_clause, sql))
 
@@ -107,7 +110,7 @@ def _load_filters(path: Path) -> dict[str, Filter]:
 def _load_dashboard(path: Path, filters: dict[str, Filter]) -> Dashboard:
     raw = _read_yaml(path)
     key = raw.get("key", "")
-    if not _KEY.match(key) or path.stem != key:
+    if not _KEY.fullmatch(key) or path.stem != key:
         raise DashboardSpecError(f"{path}: key {key!r} must be lowercase snake_case and match the file name")
     unknown = [name for name in raw.get("filters", []) if name not in filters]
     if unknown:
@@ -123,7 +126,7 @@ def _load_dashboard(path: Path, filters: dict[str, Filter]) -> Dashboard:
 
 def _load_card(path: Path, dashboard_key: str, raw: dict, filters: tuple[Filter, ...]) -> Card:
     where = f"{path} card {raw.get('key')!r}"
-    if not _KEY.match(raw.get("key", "")):
+    if not _KEY.fullmatch(raw.get("key", "")):
         raise DashboardSpecError(f"{where}: key must be lowercase snake_case")
     if raw.get("display") not in DISPLAYS:
         raise DashboardSpecError(f"{where}: display {raw.get('display')!r} must be one of {DISPLAYS}")
@@ -146,6 +149,16 @@ def _load_card(path: Path, dashboard_key: str, raw: dict, filters: tuple[Filter,
     undeclared = set(card.tags) - {f.key for f in filters}
     if undeclared:
         raise DashboardSpecError(f"{where}: the SQL uses {sorted(undeclared)}, which the dashboard's filters lack")
+    fixed_currency = [
+        column
+        for column, settings in card.visualization.get("column_settings", {}).items()
+        if settings.get("number_style") == "currency" or "currency" in settings
+    ]
+    if fixed_currency:
+        raise DashboardSpecError(
+            f"{where}: {fixed_currency} format amounts in one fixed currency; show them as numbers beside "
+            "the row's BillingCurrency instead (each row's amounts are in its own billing currency)"
+        )
     return card
 
 

@@ -28,6 +28,7 @@ import duckdb
 
 from include.serving.publish import month_fingerprints
 from include.settings import PROJECT_ROOT
+from include.sql import sql_identifier, sql_literal
 
 VALIDATOR_VERSION = "2.2.1"
 FOCUS_VERSION = "1.2"
@@ -115,7 +116,8 @@ class ValidatorReport:
     each failing composite rule to the rules it is made of, so that a composite failing only because
     of allowlisted parts is not held against the data. `findings` says more about each failure: the
     rule's text and, after a real run, the validator's count and examples. `fingerprints`, after
-    `validate_mart`, says what the mart held for each month validated (month_fingerprints).
+    `validate_mart`, says what the mart held for each month validated (month_fingerprints), and
+    `rows` how many rows it judged (0: none, so no rule was evaluated).
     """
 
     evaluated: int
@@ -126,6 +128,7 @@ class ValidatorReport:
     composite_children: dict[str, tuple[str, ...]] = field(default_factory=dict)
     findings: dict[str, RuleFinding] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
+    rows: int | None = None
 
 
 def validator_python() -> Path:
@@ -182,7 +185,9 @@ def validate_mart(warehouse_path: Path, report_dir: Path, billing_periods: Seque
     """Export the FOCUS mart (or only the given YYYY-MM months) to Parquet, read-only, and validate it.
 
     The report says what the mart held for each month exported (`fingerprints`), as read in the
-    same connection. The reports go to `report_dir`; the exported file is removed after.
+    same connection. The reports go to `report_dir`; the exported file is removed after. Months
+    without rows (restated to nothing, or withdrawn) leave nothing to judge: the validator does not
+    run, `report_dir` gets no report, and the verdict says that no rows were judged.
     """
     months = [month for month in billing_periods if _MONTH.fullmatch(month)]
     export, parameters = f"SELECT * FROM {MART}", []
@@ -193,9 +198,13 @@ def validate_mart(warehouse_path: Path, report_dir: Path, billing_periods: Seque
         parquet = Path(workdir) / "cost_and_usage.parquet"
         # A read-only connection keeps writers out until it closes: the fingerprints are of the rows exported.
         with duckdb.connect(str(warehouse_path), read_only=True) as con:
-            con.execute(f"COPY ({export}) TO {_sql_string(parquet)} (FORMAT parquet)", parameters).fetchall()
+            [(exported,)] = con.execute(
+                f"COPY ({export}) TO {sql_literal(str(parquet))} (FORMAT parquet)", parameters
+            ).fetchall()
             fingerprints = month_fingerprints(con, months or None)
-        return replace(run_validator(parquet, report_dir), fingerprints=fingerprints)
+        if not exported:  # focus-validator 2.2.1 fails its value-list rules on a file without rows
+            return ValidatorReport(evaluated=0, failed=0, skipped=0, failures={}, fingerprints=fingerprints, rows=0)
+        return replace(run_validator(parquet, report_dir), fingerprints=fingerprints, rows=exported)
 
 
 def parse_junit(path: Path, rules: dict[str, dict] | None = None) -> ValidatorReport:
@@ -288,6 +297,11 @@ def unexpected_failures(report: ValidatorReport, allowlist: dict[str, str]) -> d
 
 def verdict(report: ValidatorReport, allowlist: dict[str, str]) -> str:
     """One line for a log, a task summary or the served history, naming every unexpected failure."""
+    if report.rows == 0:
+        return (
+            f"focus-validator {VALIDATOR_VERSION} (FOCUS {FOCUS_VERSION}): no rows judged, no rule evaluated "
+            "(the months validated hold no rows: restated to nothing, or withdrawn)"
+        )
     unexpected = unexpected_failures(report, allowlist)
     line = (
         f"focus-validator {VALIDATOR_VERSION} (FOCUS {FOCUS_VERSION}): {report.evaluated} rules evaluated, "
@@ -370,12 +384,12 @@ def _shown_rows(rows: list[dict]) -> tuple[str, ...]:
 def _distinct_count_examples(data_path: Path, requirement: dict) -> tuple[str, ...]:
     """Values of column A with other than ExpectedCount distinct values of column B (A not null)."""
     a, b, expected = requirement["ColumnAName"], requirement["ColumnBName"], int(requirement["ExpectedCount"])
-    data = _sql_string(data_path)
+    data = sql_literal(str(data_path))
     with duckdb.connect(":memory:") as con:
         columns = {name for (name,) in con.execute(f"SELECT name FROM parquet_schema({data})").fetchall()}
         if not {a, b} <= columns:
             return ()
-        parent, child = _identifier(a), _identifier(b)
+        parent, child = sql_identifier(a), sql_identifier(b)
         groups = con.execute(
             f"SELECT {parent}, count(DISTINCT {child}) AS found, "
             f"list(DISTINCT {child} ORDER BY {child}) FILTER (WHERE {child} IS NOT NULL)[1:?] "
@@ -392,14 +406,6 @@ def _distinct_count_examples(data_path: Path, requirement: dict) -> tuple[str, .
 
 def _shown(value) -> str:
     return "NULL" if value is None else "'" + str(value) + "'"
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _sql_string(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _site_packages(python: Path) -> Path:

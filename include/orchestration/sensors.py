@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk.exceptions import AirflowSkipException
 
-from include.aws.manifests import DeliveryError
 from include.orchestration.config import warehouse_path
 from include.settings import ExportConfig
 
@@ -30,19 +29,22 @@ def manifest_key_pattern(export: ExportConfig) -> str:
 
 
 def has_work(export: ExportConfig, context) -> bool:
-    """True when something must be loaded, or the export's folder is broken (the next task reports it)."""
+    """True when something must be loaded, refused, or reported: the run records and reports a refusal,
+    and reports an export it could not survey. False while a later look may do better: the ledger is
+    busy, or surveying failed for a transient reason (the network, S3 unreachable)."""
     # Imported here: the DAG file imports this module, and discovery brings in DuckDB.
-    from include.orchestration.deliveries import LedgerBusy, plan_deliveries, requested_periods
+    from include.failures import Failure, LedgerBusy
+    from include.orchestration.deliveries import plan_deliveries, requested_periods
 
     try:
         plan = plan_deliveries(export, warehouse_path(), requested_periods(context))
-    except DeliveryError as err:
-        log.error("export %s: %s (find_deliveries fails on it)", export.name, err)
-        return True
     except LedgerBusy as err:
         log.info("%s; looking again on the next poke", err)
         return False
-    return bool(plan.to_load)
+    if plan.survey_failure is Failure.TRANSIENT:
+        log.warning("%s; looking again on the next poke", plan.not_surveyed)
+        return False
+    return bool(plan.to_load or plan.refused or plan.survey_error)
 
 
 class AwsDeliverySensor(S3KeySensor):
@@ -50,7 +52,10 @@ class AwsDeliverySensor(S3KeySensor):
 
     The first look is a full discovery (it logs what the folder holds, even when no key matches
     yet); then the trigger waits for matching keys, and `check_fn` compares their versions with
-    the ledger, so an already-loaded delivery sends the sensor back to waiting.
+    the ledger, so an already-loaded delivery sends the sensor back to waiting. A trigger that
+    fails (S3 unreachable, access denied) fires the sensor: find_deliveries then surveys the export
+    and the run reports what fails. (Raising would skip the sensor, `soft_fail`; with no other
+    export to load, find_deliveries would not run and nothing would say why.)
     """
 
     def __init__(self, *, export: dict, **kwargs):
@@ -68,6 +73,13 @@ class AwsDeliverySensor(S3KeySensor):
 
     def poke(self, context) -> bool:
         return has_work(ExportConfig.from_dict(self.export), context)
+
+    def execute_complete(self, context, event: dict) -> None:
+        if event["status"] == "error":
+            # The trigger gave up (it does not try again): let find_deliveries survey the export and report it.
+            log.error("watching %s failed: %s; find_deliveries surveys it", self.export["name"], event["message"])
+            return
+        super().execute_complete(context, event)
 
     def _has_work(self, files: list[dict], **context) -> bool:
         if has_work(ExportConfig.from_dict(self.export), context):

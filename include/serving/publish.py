@@ -4,15 +4,38 @@ DuckDB lets one process write a database file or many read it, never both at onc
 Metabase's DuckDB driver keeps its file open. So dashboards never open the warehouse: after
 dbt, the publish task copies what they need into plain Parquet files under the serving folder,
 
-    <serving>/cost_and_usage/billing_period=YYYY-MM/part.parquet   one file per billing month
-    <serving>/load_ledger.parquet                                    the load ledger
-    <serving>/focus_validation.parquet                               focus-validator verdicts, newest last
+    <serving>/cost_and_usage/billing_period=YYYY-MM/part-<version>.parquet   versions of each billing month
+    <serving>/load_ledger/part-<version>.parquet                             versions of the load ledger, each
+                                                                             loaded month with its source's Σ cost
+                                                                             per currency (billed_cost_by_currency)
+    <serving>/focus_validation/part-<version>.parquet                        of the focus-validator verdicts
 
-and readers see them through views in an in-memory DuckDB (`serving_init_sql`, which is also
-Metabase's `init_sql`). Each file is written beside its final name and renamed over it, which
-is atomic on POSIX: a reader sees a month's old file or its new one, never part of either, and
-takes no lock a writer could wait on. Parquet also decouples versions: the Metabase driver's
-DuckDB may be older than ours and still reads these files.
+and readers see the newest version in each folder through views in an in-memory DuckDB
+(`serving_init_sql`, which is also Metabase's `init_sql`). Readers take no lock a writer could wait
+on, and Parquet decouples versions: the Metabase driver's DuckDB may be older than ours.
+
+Readers never fail during a publish and see each month whole, as it was or as it is now. One DuckDB
+query opens a file several times (to bind, to plan, to scan), so renaming a new file over the old
+one is not enough: a query could read the old file's footer and the new file's bytes. So:
+- A version, once written, never changes. A publish writes a new version under a name never used
+  before (hidden while written, then renamed), and version names sort newest first:
+  `part-<10^20 - 1 - publish time in ns>.parquet`.
+- The views list the version names with `read_blob`, which opens no file, take the first name in
+  each folder and join the Parquet rows to it by file name: DuckDB then opens no other version (the
+  join filters the files before the scan opens them; `_newest_versions_sql` says what keeps that so;
+  tests check it in our DuckDB and in `.venv-focus`'s DuckDB 1.5.x, 1.5.6 when written; the Metabase
+  driver's is 1.5.5). The names are listed before the Parquet scan lists its files, so the chosen
+  version is one the scan has.
+- The scan takes its columns from the first file it lists (`union_by_name` would open every
+  version), the newest version of the oldest month; so every month has the same columns. Served
+  columns only grow: a column the mart gains is added to every month, the oldest month last (until
+  then readers do not see it); a column the mart loses stays, empty.
+- A superseded version is deleted by a later publish once a grace period has passed since it was
+  superseded (`FINOPS_SERVING_GRACE_SECONDS`, default 600): queries started since never open it,
+  and a query that started before has finished by then (one running longer than that may fail).
+- A month with no rows left gets an empty version, `part-<version>-withdrawn.parquet`, which is kept:
+  the month stops being served, and its older versions go like any superseded ones.
+- A killed publish leaves at most a hidden `.part-*.tmp`, deleted by a publish after the grace period.
 
 The validation gate: a billing month is served only when its latest verdict is "passed", or "not
 run" (no validator where it ran) with no "failed" or "error" verdict since the month's last "passed";
@@ -27,22 +50,29 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-from include.settings import AWS_DATASETS
+from include.aws.readers import COST_COLUMNS
+from include.settings import AWS_DATASETS, serving_grace_s
+from include.sql import sql_identifier, sql_literal, sql_qualified
 
 MART = "focus.cost_and_usage"
 LEDGER = "finops_meta.load_ledger"
+EXPORTS = "finops_meta.exports"  # each export's dataset
 COST_AND_USAGE_DIR = "cost_and_usage"
-PART_FILE = "part.parquet"
-LEDGER_FILE = "load_ledger.parquet"
-VALIDATION_FILE = "focus_validation.parquet"
+LEDGER_DIR = "load_ledger"
+VALIDATION_DIR = "focus_validation"
+# Before versions: one file per month (`billing_period=YYYY-MM/part.parquet`, read as a month's oldest
+# version) and these two, which the first publish replaces.
+LEGACY_FILES = {LEDGER_DIR: "load_ledger.parquet", VALIDATION_DIR: "focus_validation.parquet"}
 VALIDATION_HISTORY = 500  # verdicts kept; one per DAG run that rebuilt months
 PASSED, NOT_RUN = "passed", "not run"  # the statuses that may serve a month (see the module's docstring)
 NOT_VALIDATED = "not validated"  # why a month no verdict covers is held back
@@ -50,8 +80,20 @@ CHANGED_SINCE_VALIDATION = "changed since validation"  # why a month whose rows 
 # When one billing account's month arrives through several exports (a CUR → CUR 2.0 migration,
 # or a FOCUS export beside a CUR), dashboards read one of them, in this order, so no cost counts twice.
 DATASET_PREFERENCE = tuple(AWS_DATASETS[fmt] for fmt in ("focus1.2", "focus1.0", "cur2", "cur1"))  # x_Dataset values
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _PARQUET_OPTIONS = "(FORMAT parquet, COMPRESSION zstd)"
+_VERSIONS = "part*.parquet"  # a folder's versions, and a month's part.parquet from before versions (sorts last)
+_VERSION = re.compile(r"part-(\d{20})(-withdrawn)?\.parquet")
+# Per dataset, in its month tables: the cost column the ledger's billed_cost sums, and the one naming its currency.
+SOURCE_COST_COLUMNS = {
+    AWS_DATASETS[fmt]: (COST_COLUMNS[fmt], "BillingCurrency" if fmt.startswith("focus") else "line_item_currency_code")
+    for fmt in AWS_DATASETS
+}
+_BY_CURRENCY = "STRUCT(currency VARCHAR, billed_cost DECIMAL(38, 18))[]"
+_LOADED_SUMS = f"STRUCT(source VARCHAR, export VARCHAR, billing_period DATE, billed_cost_by_currency {_BY_CURRENCY})[]"
+_NEWEST_FIRST = 10**20 - 1  # a version's number is this minus its publish time in ns
+_MOST_FOLDERS = 100_000  # more served folders than this and a reader's join would open superseded versions
+_SCAN_CARDINALITY = 10**12  # what the views tell DuckDB a scan returns (see _newest_versions_sql)
 
 VALIDATION_COLUMNS = {
     "validated_at": "TIMESTAMP",
@@ -91,20 +133,39 @@ class MonthVerdict:
 
 
 def serving_init_sql(serving_root: Path | str) -> str:
-    """Views over the serving files, for an in-memory DuckDB (Metabase's `init_sql`, tests, the report).
+    """Views over the newest serving files, for an in-memory DuckDB (Metabase's `init_sql`, tests, the report).
 
     `serving_root` is the folder as the reader sees it: inside Metabase's container it is where
     the folder is mounted, not where Airflow wrote it.
     """
     root = str(serving_root).rstrip("/")
-    months = _sql_string(f"{root}/{COST_AND_USAGE_DIR}/*/*.parquet")
+    hive = "hive_partitioning = true, hive_types = {'billing_period': VARCHAR}"
+    months = _newest_versions_sql(f"{root}/{COST_AND_USAGE_DIR}/*/{_VERSIONS}", hive)
+    ledger = _newest_versions_sql(f"{root}/{LEDGER_DIR}/{_VERSIONS}", "hive_partitioning = false")
+    validation = _newest_versions_sql(f"{root}/{VALIDATION_DIR}/{_VERSIONS}", "hive_partitioning = false")
     return (
-        "CREATE OR REPLACE VIEW cost_and_usage AS SELECT * FROM read_parquet("
-        f"{months}, hive_partitioning = true, hive_types = {{'billing_period': VARCHAR}}, union_by_name = true); "
-        f"CREATE OR REPLACE VIEW load_ledger AS SELECT * FROM read_parquet({_sql_string(f'{root}/{LEDGER_FILE}')}); "
-        "CREATE OR REPLACE VIEW focus_validation AS SELECT * FROM "
-        f"read_parquet({_sql_string(f'{root}/{VALIDATION_FILE}')}); "
+        f"SET dynamic_or_filter_threshold = {_MOST_FOLDERS}; "
+        f"CREATE OR REPLACE VIEW cost_and_usage AS {months}; "
+        f"CREATE OR REPLACE VIEW load_ledger AS {ledger}; "
+        f"CREATE OR REPLACE VIEW focus_validation AS {validation}; "
         f"CREATE OR REPLACE VIEW validation_by_month AS {_validation_by_month_sql('focus_validation')};"
+    )
+
+
+def _newest_versions_sql(versions: str, options: str) -> str:
+    """The rows of the newest version in each folder `versions` matches, opening no other version.
+
+    The names are listed first (bound first), then the scan's files; the join filters the scan's
+    files by name before it opens them, which takes the names on the join's build side (the scan's
+    cardinality is set above any folder count, even when the first file it lists is empty) and a
+    filter of every name, not a range (`dynamic_or_filter_threshold`, set in `serving_init_sql`).
+    """
+    files = sql_literal(versions)
+    return (
+        "SELECT served.* EXCLUDE (filename) FROM "
+        f"(SELECT min(filename) AS filename FROM read_blob({files}) GROUP BY parse_dirpath(filename)) AS newest "
+        f"JOIN read_parquet({files}, {options}, filename = true, explicit_cardinality = {_SCAN_CARDINALITY}) "
+        "AS served USING (filename)"
     )
 
 
@@ -115,16 +176,19 @@ def connect_serving(serving_root: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def publish(warehouse_path: Path, serving_root: Path, billing_periods: Iterable[str]) -> PublishResult:
+def publish(
+    warehouse_path: Path, serving_root: Path, billing_periods: Iterable[str], grace_s: float | None = None
+) -> PublishResult:
     """Serve the given months and any month of the mart not served yet, each only if the validation
-    gate lets it through (see the module's docstring); and the load ledger.
+    gate lets it through (see the module's docstring); and the load ledger. Then delete the versions
+    superseded longer than `grace_s` ago (None: `serving_grace_s()`).
 
     A month held back keeps what was served before; a month never validated is held back too.
     Reads the warehouse read-only; run it where no writer holds the file (the writer pool).
     """
     serving_root = Path(serving_root)
     requested = {_checked_month(month) for month in billing_periods}
-    _ensure_validation_file(serving_root)
+    _ensure_validation_history(serving_root)
     verdicts = latest_verdicts(serving_root)
     with duckdb.connect(str(warehouse_path), read_only=True) as con:
         candidates = requested | (_mart_months(con) - served_months(serving_root))
@@ -137,8 +201,9 @@ def publish(warehouse_path: Path, serving_root: Path, billing_periods: Iterable[
         for month, fingerprint in month_fingerprints(con, judged).items():
             if fingerprint != verdicts[month].fingerprint:
                 held_back[month] = CHANGED_SINCE_VALIDATION
-        served = {month: _publish_month(con, serving_root, month) for month in judged if month not in held_back}
+        served = _publish_months(con, serving_root, [month for month in judged if month not in held_back])
         ledger_rows = _publish_ledger(con, serving_root)
+    sweep_superseded(serving_root, grace_s)
     return PublishResult(months=served, ledger_rows=ledger_rows, held_back=dict(sorted(held_back.items())))
 
 
@@ -164,12 +229,12 @@ def month_fingerprints(con: duckdb.DuckDBPyConnection, billing_periods: Iterable
 
 
 def latest_verdicts(serving_root: Path) -> dict[str, MonthVerdict]:
-    """Each billing month's standing in the served verdict history (with every column: `_ensure_validation_file`)."""
-    history = Path(serving_root) / VALIDATION_FILE
-    if not history.exists():
+    """Each billing month's standing in the served verdict history (with every column: `_ensure_validation_history`)."""
+    history = newest_version(Path(serving_root) / VALIDATION_DIR)
+    if history is None:
         return {}
     with duckdb.connect(":memory:") as con:
-        query = _validation_by_month_sql(f"read_parquet({_sql_string(history)})")
+        query = _validation_by_month_sql(_read_version(history))
         rows = con.execute(f"SELECT billing_period, status, held_back_reason, fingerprints FROM ({query})").fetchall()
     return {
         month: MonthVerdict(status, reason, (fingerprints or {}).get(month))
@@ -183,7 +248,7 @@ def _validation_by_month_sql(history: str) -> str:
     `last_checked` is the month's latest verdict other than "not run": a "not run" serves the month
     only if that is "passed", or if the month was never checked.
     """
-    passed, not_run = _sql_string(PASSED), _sql_string(NOT_RUN)
+    passed, not_run = sql_literal(PASSED), sql_literal(NOT_RUN)
     return f"""
         SELECT * EXCLUDE (last_checked, held_back_reason), held_back_reason IS NOT NULL AS held_back, held_back_reason
         FROM (
@@ -207,39 +272,100 @@ def _validation_by_month_sql(history: str) -> str:
 
 
 def served_months(serving_root: Path) -> set[str]:
-    folder = Path(serving_root) / COST_AND_USAGE_DIR
-    return {part.parent.name.removeprefix("billing_period=") for part in folder.glob(f"billing_period=*/{PART_FILE}")}
+    """The months served now: their newest version is not a withdrawal."""
+    return {month for month, newest in _newest_month_versions(Path(serving_root)).items() if not _is_withdrawal(newest)}
 
 
-def publish_validation(serving_root: Path, verdict: dict) -> None:
-    """Append one validator verdict (keys of VALIDATION_COLUMNS) to the served history."""
-    target = Path(serving_root) / VALIDATION_FILE
-    _ensure_validation_file(serving_root)
+def newest_version(folder: Path) -> Path | None:
+    """The version readers see in one serving folder (a month's, `LEDGER_DIR`, `VALIDATION_DIR`), if any."""
+    return min(folder.glob(_VERSIONS), key=lambda path: path.name, default=None)
+
+
+def publish_validation(serving_root: Path, verdict: dict, grace_s: float | None = None) -> None:
+    """Append one validator verdict (keys of VALIDATION_COLUMNS) to the served history, as its new version."""
+    serving_root = Path(serving_root)
+    _ensure_validation_history(serving_root)
     row = [verdict.get(column) for column in VALIDATION_COLUMNS]
     row[0] = row[0] or datetime.now(UTC).replace(tzinfo=None)  # validated_at
     placeholders = ", ".join(f"?::{kind}" for kind in VALIDATION_COLUMNS.values())
     with duckdb.connect(":memory:") as con:
         con.execute(
-            f"CREATE TABLE history AS SELECT * FROM read_parquet({_sql_string(target)}) "
+            f"CREATE TABLE history AS SELECT * FROM {_read_version(newest_version(serving_root / VALIDATION_DIR))} "
             f"UNION ALL BY NAME SELECT * FROM (VALUES ({placeholders})) AS v({', '.join(VALIDATION_COLUMNS)})",
             row,
         ).fetchall()
         newest = f"SELECT * FROM history ORDER BY validated_at DESC LIMIT {VALIDATION_HISTORY}"
-        _copy_atomically(con, f"SELECT * FROM ({newest}) ORDER BY validated_at", target)
+        _write_version(con, f"SELECT * FROM ({newest}) ORDER BY validated_at", serving_root / VALIDATION_DIR)
+    sweep_superseded(serving_root, grace_s)
 
 
-def _publish_month(con: duckdb.DuckDBPyConnection, serving_root: Path, month: str) -> int:
-    target = serving_root / COST_AND_USAGE_DIR / f"billing_period={month}" / PART_FILE
-    rows = _copy_atomically(con, _served_rows_sql(month), target)
-    if rows == 0:  # the month left the mart: stop serving it
-        target.unlink()
-    return rows
+def sweep_superseded(serving_root: Path, grace_s: float | None = None) -> list[Path]:
+    """Delete each version superseded more than `grace_s` ago (None: `serving_grace_s()`), the temporary
+    files of a killed publish as old, and the files from before versions once replaced. Returns what it deleted."""
+    serving_root = Path(serving_root)
+    grace_ns = int((serving_grace_s() if grace_s is None else grace_s) * 1e9)
+    now = time.time_ns()
+    deleted = []
+    folders = [serving_root / LEDGER_DIR, serving_root / VALIDATION_DIR]
+    for folder in [*folders, *sorted((serving_root / COST_AND_USAGE_DIR).glob("billing_period=*"))]:
+        versions = sorted(folder.glob(_VERSIONS), key=lambda path: path.name)
+        for newer, older in zip(versions, versions[1:], strict=False):
+            superseded_at = _published_ns(newer)  # when `older` stopped being the newest
+            if superseded_at is not None and now - superseded_at > grace_ns:
+                deleted.append(older)
+        deleted += [temporary for temporary in folder.glob(".part-*.tmp") if _age_ns(temporary, now) > grace_ns]
+    for folder, legacy in LEGACY_FILES.items():
+        replaced = serving_root / legacy
+        if replaced.exists() and newest_version(serving_root / folder) and _age_ns(replaced, now) > grace_ns:
+            deleted.append(replaced)
+    for path in deleted:
+        path.unlink(missing_ok=True)
+    return deleted
+
+
+def _publish_months(con: duckdb.DuckDBPyConnection, serving_root: Path, months: list[str]) -> dict[str, int]:
+    """A new version of each month from the mart (no rows: withdrawn), and every other month brought to the
+    same columns, the oldest month last (see the module's docstring). Returns the rows of each month."""
+    if not months:
+        return {}
+    newest = _newest_month_versions(serving_root)
+    mart = _columns(con, f"SELECT * FROM {MART}")
+    served = _columns(con, f"SELECT * FROM {_read_version(newest[min(newest)])}") if newest else []
+    columns = served + [(name, kind) for name, kind in mart if name not in dict(served)]
+    behind = {  # months whose columns are not those: written by an older version of the mart
+        month: present
+        for month, version in newest.items()
+        if month not in months and (present := _columns(con, f"SELECT * FROM {_read_version(version)}")) != columns
+    }
+    rows = {}
+    for month in sorted(behind.keys() | set(months), reverse=True):
+        folder = serving_root / COST_AND_USAGE_DIR / f"billing_period={month}"
+        if month in behind:
+            query = _conformed(_read_version(newest[month]), dict(behind[month]), columns)
+            _write_version(con, query, folder, withdrawal=_is_withdrawal(newest[month]))
+            continue
+        with _temporary_file(folder) as temporary:
+            rows[month] = _copy(con, _conformed(f"({_served_rows_sql(month)})", dict(mart), columns), temporary)
+            if rows[month] or month in served_months(serving_root):  # no rows and not served: nothing to withdraw
+                _install(temporary, folder, withdrawal=rows[month] == 0)
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    return dict(sorted(rows.items()))
+
+
+def _conformed(source: str, present: dict[str, str], columns: list[tuple[str, str]]) -> str:
+    """`source`'s rows with exactly `columns` (name, type), in that order: a column it lacks is NULL."""
+    select = ", ".join(
+        f"CAST({sql_identifier(name) if name in present else 'NULL'} AS {kind}) AS {sql_identifier(name)}"
+        for name, kind in columns
+    )
+    return f"SELECT {select} FROM {source}"
 
 
 def _served_rows_sql(month: str) -> str:
     """One export per provider, billing account and month (DATASET_PREFERENCE), all its rows."""
-    period = f"DATE '{month}-01'"
-    preference = ", ".join(_sql_string(dataset) for dataset in DATASET_PREFERENCE)
+    period = f"DATE {sql_literal(f'{month}-01')}"
+    preference = ", ".join(sql_literal(dataset) for dataset in DATASET_PREFERENCE)
     return f"""
         WITH exports AS (
             SELECT DISTINCT ProviderName, BillingAccountId, x_ExportName, x_Dataset
@@ -259,45 +385,151 @@ def _served_rows_sql(month: str) -> str:
 
 
 def _publish_ledger(con: duckdb.DuckDBPyConnection, serving_root: Path) -> int:
+    """The load ledger, each loaded month with its billed cost per currency (`_billed_cost_by_currency`)."""
+    sums = _billed_cost_by_currency(con, newest_version(serving_root / LEDGER_DIR))
     query = f"""
-        SELECT source, export, strftime(billing_period, '%Y-%m') AS billing_period, status, version,
-               rows, billed_cost, loaded_at, duration_s, manifest_uri, table_name, error
-        FROM {LEDGER} ORDER BY loaded_at
+        SELECT ledger.source, ledger.export, strftime(ledger.billing_period, '%Y-%m') AS billing_period,
+               ledger.status, ledger.version, ledger.rows, ledger.billed_cost, sums.billed_cost_by_currency,
+               ledger.loaded_at, ledger.duration_s, ledger.manifest_uri, ledger.table_name, ledger.error
+        FROM {LEDGER} AS ledger
+        LEFT JOIN (
+            SELECT entry.source, entry.export, entry.billing_period, entry.billed_cost_by_currency
+            FROM (SELECT unnest(?::{_LOADED_SUMS}) AS entry)
+        ) AS sums
+            ON ledger.status = 'loaded' AND sums.source = ledger.source AND sums.export = ledger.export
+            AND sums.billing_period = ledger.billing_period
+        ORDER BY ledger.loaded_at
     """
-    return _copy_atomically(con, query, serving_root / LEDGER_FILE)
+    return _write_version(con, query, serving_root / LEDGER_DIR, parameters=[sums])
 
 
-def _ensure_validation_file(serving_root: Path) -> None:
-    """An empty verdict history until the first validation, and every column of VALIDATION_COLUMNS in
-    a history written by an older version, so the serving views always bind."""
-    target = Path(serving_root) / VALIDATION_FILE
+def _billed_cost_by_currency(con: duckdb.DuckDBPyConnection, served_ledger: Path | None) -> list[dict]:
+    """Each loaded month's Σ cost per currency in its month table: the ledger's billed_cost (a checksum across
+    currencies) split by currency, the reconciliation's source side. A load the served ledger has them of
+    (the same export, month, version and time) keeps them; a month table without its cost column has none."""
+    known = _served_billed_cost_by_currency(con, served_ledger)
+    loaded = con.execute(
+        f"SELECT source, export, billing_period, version, loaded_at, table_name, dataset FROM {LEDGER} "
+        f"LEFT JOIN {EXPORTS} USING (source, export) WHERE status = 'loaded'"
+    ).fetchall()
+    columns = {
+        f"{schema}.{table}": set(names)
+        for schema, table, names in con.execute(
+            "SELECT schema_name, table_name, list(column_name) FROM duckdb_columns() GROUP BY ALL"
+        ).fetchall()
+    }
+    sums = []
+    for source, export, period, version, loaded_at, table, dataset in loaded:
+        by_currency = known.get((source, export, f"{period:%Y-%m}", version, loaded_at))
+        cost, currency = SOURCE_COST_COLUMNS.get(dataset, (None, None))
+        if by_currency is None and cost in columns.get(table, ()):
+            currency_sql = sql_identifier(currency) if currency in columns[table] else "NULL"
+            totals = con.execute(
+                f"SELECT {currency_sql}, sum({sql_identifier(cost)})::DECIMAL(38, 18) "
+                f"FROM {sql_qualified(*table.split('.', 1))} GROUP BY ALL ORDER BY ALL"
+            ).fetchall()
+            by_currency = [{"currency": name, "billed_cost": total} for name, total in totals]
+        if by_currency is not None:
+            sums.append(
+                {"source": source, "export": export, "billing_period": period, "billed_cost_by_currency": by_currency}
+            )
+    return sums
+
+
+def _served_billed_cost_by_currency(con: duckdb.DuckDBPyConnection, served_ledger: Path | None) -> dict[tuple, list]:
+    """(source, export, YYYY-MM, version, loaded_at) → billed_cost_by_currency, of the loads in the served ledger."""
+    if served_ledger is None:
+        return {}
+    source = _read_version(served_ledger)
+    if "billed_cost_by_currency" not in dict(_columns(con, f"FROM {source}")):
+        return {}
+    rows = con.execute(
+        "SELECT source, export, billing_period, version, loaded_at, billed_cost_by_currency "
+        f"FROM {source} WHERE status = 'loaded' AND billed_cost_by_currency IS NOT NULL"
+    ).fetchall()
+    return {tuple(row[:5]): row[5] for row in rows}
+
+
+def _ensure_validation_history(serving_root: Path) -> None:
+    """An empty verdict history until the first validation (or the one from before versions), with every
+    column of VALIDATION_COLUMNS even if an older version wrote it, so the serving views always bind."""
+    folder = serving_root / VALIDATION_DIR
+    history, legacy = newest_version(folder), serving_root / LEGACY_FILES[VALIDATION_DIR]
     columns = ", ".join(f"NULL::{kind} AS {name}" for name, kind in VALIDATION_COLUMNS.items())
     with duckdb.connect(":memory:") as con:
-        if not target.exists():
-            _copy_atomically(con, f"SELECT {columns} LIMIT 0", target)
+        if history is None and not legacy.exists():
+            _write_version(con, f"SELECT {columns} LIMIT 0", folder)
             return
-        history = f"read_parquet({_sql_string(target)})"
-        present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {history}").fetchall()}
-        if not present.issuperset(VALIDATION_COLUMNS):
-            _copy_atomically(con, f"SELECT * FROM {history} UNION ALL BY NAME (SELECT {columns} LIMIT 0)", target)
+        source = _read_version(history or legacy)
+        if history is None or not {name for name, _ in _columns(con, f"FROM {source}")}.issuperset(VALIDATION_COLUMNS):
+            _write_version(con, f"SELECT * FROM {source} UNION ALL BY NAME (SELECT {columns} LIMIT 0)", folder)
 
 
-def _copy_atomically(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> int:
-    """Write the query's result to `target` so readers see the old file or the new one, never a part.
-
-    Returns the rows written.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Beside the target (same file system, so the rename is atomic) and not matching `*.parquet`.
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        [(rows,)] = con.execute(f"COPY ({query}) TO {_sql_string(temporary)} {_PARQUET_OPTIONS}").fetchall()
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, target)
+def _write_version(
+    con: duckdb.DuckDBPyConnection, query: str, folder: Path, withdrawal: bool = False, parameters: list | None = None
+) -> int:
+    """Write the query's result as the folder's new version; returns its rows."""
+    with _temporary_file(folder) as temporary:
+        rows = _copy(con, query, temporary, parameters)
+        _install(temporary, folder, withdrawal)
         return rows
+
+
+@contextmanager
+def _temporary_file(folder: Path) -> Iterator[Path]:
+    """Where a version is written: in its folder (so the rename is atomic), hidden and not `*.parquet`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / f".part-{uuid.uuid4().hex}.tmp"
+    try:
+        yield temporary
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _copy(con: duckdb.DuckDBPyConnection, query: str, target: Path, parameters: list | None = None) -> int:
+    [(rows,)] = con.execute(f"COPY ({query}) TO {sql_literal(str(target))} {_PARQUET_OPTIONS}", parameters).fetchall()
+    with open(target, "rb") as written:
+        os.fsync(written.fileno())
+    return rows
+
+
+def _install(temporary: Path, folder: Path, withdrawal: bool) -> None:
+    """Give a written file the name of the folder's next version, which sorts before every other one."""
+    number = _NEWEST_FIRST - time.time_ns()
+    newest = newest_version(folder)
+    if newest is not None and (match := _VERSION.fullmatch(newest.name)):
+        number = min(number, int(match.group(1)) - 1)  # the clock went back
+    os.rename(temporary, folder / f"part-{number:020d}{'-withdrawn' if withdrawal else ''}.parquet")
+
+
+def _newest_month_versions(serving_root: Path) -> dict[str, Path]:
+    folders = (serving_root / COST_AND_USAGE_DIR).glob("billing_period=*")
+    newest = {folder.name.removeprefix("billing_period="): newest_version(folder) for folder in folders}
+    return {month: version for month, version in sorted(newest.items()) if version is not None}
+
+
+def _read_version(version: Path) -> str:
+    return f"read_parquet({sql_literal(str(version))}, hive_partitioning = false)"
+
+
+def _columns(con: duckdb.DuckDBPyConnection, query: str) -> list[tuple[str, str]]:
+    return [(name, kind) for name, kind, *_ in con.execute(f"DESCRIBE {query}").fetchall()]
+
+
+def _is_withdrawal(version: Path) -> bool:
+    return version.name.endswith("-withdrawn.parquet")
+
+
+def _published_ns(version: Path) -> int | None:
+    match = _VERSION.fullmatch(version.name)
+    return _NEWEST_FIRST - int(match.group(1)) if match else None
+
+
+def _age_ns(path: Path, now_ns: int) -> int:
+    try:
+        return now_ns - path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
 
 
 def _mart_months(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -311,10 +543,6 @@ def _mart_months(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def _checked_month(month: str) -> str:
-    if not _MONTH.match(month):
+    if not _MONTH.fullmatch(month):
         raise ValueError(f"billing period {month!r} must be YYYY-MM")
     return month
-
-
-def _sql_string(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"

@@ -1,18 +1,23 @@
 """Replace one billing month of one export in DuckDB, atomically.
 
-The month is built aside in a staging table, checked (row count against the files, per-file
-attribution), then swapped in with the export's view and the ledger row in one transaction.
-A failure or a kill before the commit leaves the previous version of the month untouched.
-DuckDB reads the files itself, so memory stays bounded whatever the month's size.
+The month is built aside in a staging table, checked (column types against the manifest and the
+export's earlier months, row count against the files, per-file attribution, not empty), then
+swapped in with the export's view and the ledger row in one transaction. A failure or a kill
+before the commit leaves the previous version of the month untouched, and every failure is a
+`failed` ledger row. DuckDB reads the files itself, so memory stays bounded whatever the month's size.
+
+A month is empty only when its delivery lists no file at all (the export restated it to nothing):
+files that hold no row are refused, since emptying a month by mistake would erase its cost.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
@@ -20,7 +25,8 @@ from typing import Protocol
 import duckdb
 
 from include.settings import AWS_DATASETS
-from include.warehouse.ledger import EXPORTS_TABLE, LEDGER_TABLE, ensure_ledger
+from include.sql import sql_identifier, sql_literal, sql_qualified
+from include.warehouse.ledger import EXPORTS_TABLE, LEDGER_TABLE, Attempt, ensure_ledger, record_attempt
 
 # Warehouses written before each dataset had one id (include/settings.py AWS_DATASETS) registered AWS
 # exports under the format with `_` for `.`, and had dbt's staging and intermediate models as views
@@ -76,16 +82,51 @@ class MonthLoad:
     billing_period: date
     manifest_uri: str
     version: str
-    files: list[LocalFile]
+    files: list[LocalFile]  # none: the export restated the month to nothing
     reader: MonthReader
+    # {column: type} the staged columns must match in kind, where known (see _check_types)
+    declared_types: dict[str, str] = field(default_factory=dict)
 
     @property
     def table(self) -> str:
-        return f"{self.table_stem}_{self.billing_period:%Y_%m}"
+        return _month_table(self.table_stem, self.billing_period)
 
     @property
     def where(self) -> str:
         return f"{self.export} {self.billing_period:%Y-%m} ({self.manifest_uri})"
+
+    @property
+    def attempt(self) -> Attempt:
+        return month_attempt(
+            self.source,
+            self.schema,
+            self.export,
+            self.table_stem,
+            self.billing_period,
+            self.manifest_uri,
+            self.version,
+            [f.listed_uri for f in self.files],
+        )
+
+
+def _month_table(table_stem: str, billing_period: date) -> str:
+    """The table holding one billing month of an export."""
+    return f"{table_stem}_{billing_period:%Y_%m}"
+
+
+def month_attempt(
+    source: str,
+    schema: str,
+    export: str,
+    table_stem: str,
+    billing_period: date | None,
+    where: str,
+    version: str | None,
+    files: list[str],
+) -> Attempt:
+    """The ledger's description of an attempt at one month (none: the export's folder was refused as a whole)."""
+    table = f"{schema}.{_month_table(table_stem, billing_period)}" if billing_period else None
+    return Attempt(source, export, billing_period, table, where, version, tuple(files))
 
 
 @dataclass(frozen=True)
@@ -105,13 +146,13 @@ def replace_month(warehouse_path: Path, load: MonthLoad) -> LoadResult:
     try:
         ensure_ledger(con)
         _migrate_old_dataset_ids(con)
-        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{load.schema}"').fetchall()
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {sql_identifier(load.schema)}").fetchall()
         try:
             result = _build_and_swap(con, load, started)
         except Exception as err:
             # Bad input arrives as LoadRefused (not worth a retry); anything else may be transient.
             _drop_staging(con, load)
-            _record_failure(con, load, err, time.monotonic() - started)
+            record_attempt(con, load.attempt, "failed", duration=time.monotonic() - started, error=str(err))
             raise
         return result
     finally:
@@ -119,7 +160,7 @@ def replace_month(warehouse_path: Path, load: MonthLoad) -> LoadResult:
 
 
 def _staging(load: MonthLoad) -> str:
-    return f'"{load.schema}"."_loading_{load.table}"'
+    return sql_qualified(load.schema, f"_loading_{load.table}")
 
 
 def _drop_staging(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
@@ -127,23 +168,12 @@ def _drop_staging(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
 
 
 def _build_and_swap(con: duckdb.DuckDBPyConnection, load: MonthLoad, started: float) -> LoadResult:
-    load.reader.check_files(con, load.files)
     _drop_staging(con, load)  # a killed earlier attempt may have left one
-    with ThreadPoolExecutor(max_workers=1) as background:
-        # Count the files' records with an independent reader while DuckDB loads them.
-        counting = background.submit(load.reader.count_records, load.files)
-        _create_staging(con, load)
-        expected = counting.result()
-    per_file = con.execute(
-        f'SELECT _source_file, count(*), sum("{load.reader.cost_column}") FROM {_staging(load)} GROUP BY ALL'
-    ).fetchall()
-    rows_per_file = {uri: rows for uri, rows, _ in per_file}
-    disputed = [f for f in load.files if expected.get(f.listed_uri) != rows_per_file.get(f.listed_uri, 0)]
-    if disputed:
-        expected |= load.reader.recount(con, disputed)
-    _check_row_counts(load, rows_per_file, expected)
+    if load.files:
+        rows_per_file, billed = _stage_files(con, load)
+    else:
+        rows_per_file, billed = _stage_nothing(con, load), Decimal(0)
     total_rows = sum(rows_per_file.values())
-    billed = sum((Decimal(str(cost)) for _, _, cost in per_file if cost is not None), Decimal(0))
     _swap_in(con, load, total_rows, billed, time.monotonic() - started)
     return LoadResult(
         table=f"{load.schema}.{load.table}",
@@ -154,18 +184,74 @@ def _build_and_swap(con: duckdb.DuckDBPyConnection, load: MonthLoad, started: fl
     )
 
 
+def _stage_files(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> tuple[dict[str, int], Decimal]:
+    """The files' rows in the staging table, checked; returns rows per listed file and Σ cost."""
+    load.reader.check_files(con, load.files)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # Count the files' records with an independent reader while DuckDB loads them.
+        counting = background.submit(load.reader.count_records, load.files)
+        _create_staging(con, load)
+        expected = counting.result()
+    _check_types(con, load)
+    per_file = con.execute(
+        f"SELECT _source_file, count(*), sum({sql_identifier(load.reader.cost_column)}) "
+        f"FROM {_staging(load)} GROUP BY ALL"
+    ).fetchall()
+    rows_per_file = {uri: rows for uri, rows, _ in per_file}
+    disputed = [f for f in load.files if expected.get(f.listed_uri) != rows_per_file.get(f.listed_uri, 0)]
+    if disputed:
+        expected |= load.reader.recount(con, disputed)
+    _check_row_counts(load, rows_per_file, expected)
+    if not rows_per_file:
+        listed = ", ".join(f.listed_uri for f in load.files[:3]) + (", …" if len(load.files) > 3 else "")
+        raise LoadRefused(
+            f"{load.where}: delivery holds no rows: refusing to empty {load.billing_period:%Y-%m} (its "
+            f"{len(load.files)} listed file(s) {listed} hold no row; a month the export restates to nothing "
+            "has a manifest that lists no data file)"
+        )
+    billed = sum((Decimal(str(cost)) for _, _, cost in per_file if cost is not None), Decimal(0))
+    return rows_per_file, billed
+
+
+def _stage_nothing(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> dict[str, int]:
+    """The month restated to nothing: an empty table with the bookkeeping columns and the cost column."""
+    con.execute(
+        f"CREATE TABLE {_staging(load)} (_billing_period DATE, _source_file VARCHAR, _manifest_version VARCHAR, "
+        f"{sql_identifier(load.reader.cost_column)} DECIMAL(38, 18))"
+    ).fetchall()
+    return {}
+
+
 def _create_staging(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
     try:
         con.execute(
             f"CREATE TABLE {_staging(load)} AS "
-            f"SELECT * EXCLUDE (_local_file), DATE '{load.billing_period}' AS _billing_period, "
+            f"SELECT * EXCLUDE (_local_file), ?::DATE AS _billing_period, "
             f"{_source_file_expression(load.files)} AS _source_file, ? AS _manifest_version "
             f"FROM ({load.reader.select_sql(load.files)})",
-            [load.version],
+            [load.billing_period, load.version],
         ).fetchall()
     except duckdb.Error as err:
-        culprit = load.reader.diagnose(con, load.files)
-        raise LoadRefused(f"{load.where}: {culprit or err}") from err
+        raise LoadRefused(f"{load.where}: {_read_error(con, load, err)}") from err
+
+
+def _read_error(con: duckdb.DuckDBPyConnection, load: MonthLoad, err: duckdb.Error) -> str:
+    """DuckDB's reason for refusing the files, with the listed file it names (or found by re-reading them).
+
+    Only the message's first paragraph is kept, without the echoed data line: what follows is the CSV
+    sniffer's advice on auto-detected types and its options, which misleads here (the manifest sets the types).
+    """
+    message = str(err)
+    essential = "; ".join(
+        line.strip()
+        for line in message.split("\n\n", 1)[0].splitlines()
+        if line.strip() and not line.startswith("Original Line:")
+    )
+    named = [f for f in load.files if str(f.path) in message]
+    if named:
+        culprit = max(named, key=lambda f: len(str(f.path)))  # the longest: one path may prefix another
+        return f"{culprit.listed_uri}: {essential}"
+    return load.reader.diagnose(con, load.files) or essential
 
 
 def _source_file_expression(files: list[LocalFile]) -> str:
@@ -173,14 +259,77 @@ def _source_file_expression(files: list[LocalFile]) -> str:
     return f"CASE _local_file {branches} END"
 
 
-def sql_literal(text: str) -> str:
-    """A SQL string literal for text we build into statements (paths, names, comments)."""
-    return "'" + text.replace("'", "''") + "'"
+# What a column must hold for the loader (Σ cost) and the models (arithmetic, dates) to use it, recognised in
+# DuckDB's, pyarrow's and the manifests' type names (`OptionalBigDecimal`, `decimal128(38, 8)`, `double`, …).
+# The one reading of type names: a reader that casts by a manifest's types (legacy CUR CSV) casts by this too.
+NUMBER, TIMESTAMP = "a number", "a timestamp"
+_NUMBER_TYPE = re.compile(r"(big)?decimal|numeric|double|float|real|long|u?(tiny|small|big|huge)?int(?!erval)")
+_TIMESTAMP_TYPE = re.compile(r"timestamp|datetime|date")
+# DuckDB's type for a column no file gives a type or value (Parquet written with the null type): fits any kind.
+_NULL_TYPE = '"NULL"'
 
 
-def sql_identifier(name: str) -> str:
-    """A quoted SQL identifier for a name from the catalog or a delivery (a column header may hold anything)."""
-    return '"' + name.replace('"', '""') + '"'
+def type_kind(type_name: str) -> str | None:
+    """NUMBER, TIMESTAMP or None (not checked: text, maps, intervals, …)."""
+    name = type_name.strip().lower().removeprefix("optional")
+    if _NUMBER_TYPE.match(name):
+        return NUMBER
+    return TIMESTAMP if _TIMESTAMP_TYPE.match(name) else None
+
+
+def _fits(found: str, expected: str) -> bool:
+    return found == _NULL_TYPE or type_kind(found) == expected
+
+
+def _check_types(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
+    """Refuse a staged column that is not what the manifest declares or the export's earlier months held.
+
+    Only numbers and timestamps are checked: those are what the sums and the models compute with, and
+    a text column where a number belongs (a cost written as a string) would otherwise fail later, far
+    from its file. The declared type (MonthLoad.declared_types: the manifest's, or for a CSV the type it is
+    cast to) wins over the earlier months (a format may change). A column that is null throughout fits any kind.
+    """
+    staged = _column_types(con, load.schema, f"_loading_{load.table}")
+    if load.reader.cost_column not in staged:
+        raise LoadRefused(f"{load.where}: no file has the cost column {load.reader.cost_column}; refusing the month")
+    earlier = _column_types(con, load.schema, load.table_stem)  # the export's view over its months
+    for column, found in staged.items():
+        expected, because = _expected_kind(load, column, earlier)
+        if expected is not None and not _fits(found, expected):
+            culprit = _first_file_where(con, load, column, expected)
+            raise LoadRefused(
+                f"{load.where}: {culprit}: column {column} is {found}, expected {expected} ({because}); "
+                "refusing the month"
+            )
+
+
+def _expected_kind(load: MonthLoad, column: str, earlier: dict[str, str]) -> tuple[str | None, str]:
+    declared = load.declared_types.get(column)
+    if declared and (type_kind(declared) or column != load.reader.cost_column):
+        return type_kind(declared), f"the manifest declares {declared}"
+    if column == load.reader.cost_column:
+        return NUMBER, "it is the cost every load sums"
+    if column in earlier:
+        return type_kind(earlier[column]), f"the export's earlier months have {earlier[column]}"
+    return None, ""
+
+
+def _column_types(con: duckdb.DuckDBPyConnection, schema: str, relation: str) -> dict[str, str]:
+    rows = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?",
+        [schema, relation],
+    ).fetchall()
+    return dict(rows)
+
+
+def _first_file_where(con: duckdb.DuckDBPyConnection, load: MonthLoad, column: str, expected: str) -> str:
+    """The first listed file whose own type for `column` is not `expected` (they disagree with each other)."""
+    for file in load.files:
+        described = con.execute(f"DESCRIBE SELECT * FROM ({load.reader.select_sql([file])})").fetchall()
+        found = next((kind for name, kind, *_ in described if name == column), None)
+        if found is not None and not _fits(found, expected):
+            return file.listed_uri
+    return ", ".join(f.listed_uri for f in load.files)
 
 
 def _check_row_counts(load: MonthLoad, loaded: dict[str, int], expected: dict[str, int]) -> None:
@@ -193,13 +342,13 @@ def _check_row_counts(load: MonthLoad, loaded: dict[str, int], expected: dict[st
 
 
 def _swap_in(con: duckdb.DuckDBPyConnection, load: MonthLoad, rows: int, billed: Decimal, duration: float) -> None:
-    target = f'"{load.schema}"."{load.table}"'
+    target = sql_qualified(load.schema, load.table)
     con.execute("BEGIN TRANSACTION").fetchall()
     try:
         con.execute(f"DROP TABLE IF EXISTS {target}").fetchall()
-        con.execute(f'ALTER TABLE {_staging(load)} RENAME TO "{load.table}"').fetchall()
+        con.execute(f"ALTER TABLE {_staging(load)} RENAME TO {sql_identifier(load.table)}").fetchall()
         for column, source_name in load.reader.column_comments().items():
-            con.execute(f'COMMENT ON COLUMN {target}."{column}" IS {sql_literal(source_name)}').fetchall()
+            con.execute(f"COMMENT ON COLUMN {target}.{sql_identifier(column)} IS {sql_literal(source_name)}").fetchall()
         con.execute(
             f"COMMENT ON TABLE {target} IS {sql_literal(f'{load.manifest_uri} version {load.version}')}"
         ).fetchall()
@@ -211,7 +360,7 @@ def _swap_in(con: duckdb.DuckDBPyConnection, load: MonthLoad, rows: int, billed:
             "WHERE source = ? AND export = ? AND billing_period = ? AND status = 'loaded'",
             [load.source, load.export, load.billing_period],
         ).fetchall()
-        _insert_ledger_row(con, load, "loaded", rows=rows, billed=billed, duration=duration)
+        record_attempt(con, load.attempt, "loaded", rows=rows, billed=billed, duration=duration)
         con.execute("COMMIT").fetchall()
     except Exception:
         con.execute("ROLLBACK").fetchall()
@@ -225,8 +374,8 @@ def _refresh_export_view(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> Non
         "ORDER BY table_name",
         [load.schema, f"^{load.table_stem}_[0-9]{{4}}_[0-9]{{2}}$"],
     ).fetchall()
-    union = " UNION ALL BY NAME ".join(f'SELECT * FROM "{load.schema}"."{name}"' for (name,) in months)
-    con.execute(f'CREATE OR REPLACE VIEW "{load.schema}"."{load.table_stem}" AS {union}').fetchall()
+    union = " UNION ALL BY NAME ".join(f"SELECT * FROM {sql_qualified(load.schema, name)}" for (name,) in months)
+    con.execute(f"CREATE OR REPLACE VIEW {sql_qualified(load.schema, load.table_stem)} AS {union}").fetchall()
 
 
 def _register_export(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
@@ -244,10 +393,12 @@ def _refresh_dataset_view(con: duckdb.DuckDBPyConnection, source: str, dataset: 
         [source, dataset],
     ).fetchall()
     union = " UNION ALL BY NAME ".join(
-        f"SELECT {sql_literal(export)} AS _export, * FROM {relation}" for export, relation in exports
+        # `relation` is `schema.view` as _register_export wrote it; our schema names hold no dot
+        f"SELECT {sql_literal(export)} AS _export, * FROM {sql_qualified(*relation.split('.', 1))}"
+        for export, relation in exports
     )
-    con.execute(f'CREATE SCHEMA IF NOT EXISTS "sources_{source}"').fetchall()
-    con.execute(f'CREATE OR REPLACE VIEW "sources_{source}"."{dataset}" AS {union}').fetchall()
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {sql_identifier(f'sources_{source}')}").fetchall()
+    con.execute(f"CREATE OR REPLACE VIEW {sql_qualified(f'sources_{source}', dataset)} AS {union}").fetchall()
 
 
 def _migrate_old_dataset_ids(con: duckdb.DuckDBPyConnection) -> None:
@@ -282,41 +433,8 @@ def _migrate_old_dataset_ids(con: duckdb.DuckDBPyConnection) -> None:
             ).fetchall()
             _refresh_dataset_view(con, "aws", _OLD_AWS_DATASET_IDS[old])
         for schema, view in old_views + dbt_views:
-            con.execute(f"DROP VIEW IF EXISTS {sql_identifier(schema)}.{sql_identifier(view)}").fetchall()
+            con.execute(f"DROP VIEW IF EXISTS {sql_qualified(schema, view)}").fetchall()
         con.execute("COMMIT").fetchall()
     except Exception:
         con.execute("ROLLBACK").fetchall()
         raise
-
-
-def _record_failure(con: duckdb.DuckDBPyConnection, load: MonthLoad, err: Exception, duration: float) -> None:
-    _insert_ledger_row(con, load, "failed", duration=duration, error=str(err)[:2000])
-
-
-def record_failure(warehouse_path: Path, load: MonthLoad, err: Exception) -> None:
-    """Record a load that failed before it reached the warehouse (e.g. a listed file was missing)."""
-    Path(warehouse_path).parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(warehouse_path)) as con:
-        ensure_ledger(con)
-        _record_failure(con, load, err, None)
-
-
-def _insert_ledger_row(con, load: MonthLoad, status: str, *, rows=None, billed=None, duration=None, error=None):
-    con.execute(
-        f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            load.source,
-            load.export,
-            load.billing_period,
-            f"{load.schema}.{load.table}",
-            load.manifest_uri,
-            load.version,
-            [f.listed_uri for f in load.files],
-            rows,
-            billed,
-            datetime.now(UTC).replace(tzinfo=None),
-            duration,
-            status,
-            error,
-        ],
-    ).fetchall()

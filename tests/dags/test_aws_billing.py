@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import json
 import os
+import re
+import shutil
+import socket
 import subprocess
 import sys
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pytest
 
 from include.orchestration.assets import AWS_BILLING_MONTHS
 from include.serving.publish import connect_serving
-from tests.conftest import FEB, JAN, PROJECT_ROOT, S3_URI, export_config, upload_tree
+from include.warehouse import compact
+from tests.conftest import FEB, JAN, PROJECT_ROOT, S3_URI, export_config, sample_writer, upload_tree
 from tests.dags.conftest import parse_dag, serving_path
 from tests.helpers import (
+    assert_layers_agree,
     assert_same_money,
     ledger,
-    load,
     loaded_ledger,
     local_export,
     month_rows_and_cost,
@@ -88,7 +96,7 @@ def source(request, write_sample):
 
 
 def test_deliveries_load_then_restatement_replaces_one_month_then_nothing_new_loads_nothing(
-    source, write_sample, run_aws_billing, warehouse
+    source, write_sample, run_aws_billing, warehouse, monkeypatch
 ):
     expected = {
         "legacy": {JAN: write_sample("legacy", "cur1", JAN), FEB: write_sample("legacy", "cur1", FEB)},
@@ -115,12 +123,17 @@ def test_deliveries_load_then_restatement_replaces_one_month_then_nothing_new_lo
     jan_before = month_rows_and_cost(warehouse, "cur2_2025_01")
     expected["cur2"][FEB] = write_sample("cur2", "cur2", FEB, revision=2, rows=700)
     source["publish"]()
+    # Any free block is worth compacting: the restatement's swap leaves some, publish gives them back.
+    monkeypatch.setattr(compact, "MIN_FREE_FRACTION", 0)
+    monkeypatch.setattr(compact, "MIN_FREE_BYTES", 1)
     dag_run, states = run_aws_billing(exports)
     assert states["load_billing_month"] == [SUCCESS]  # exactly one month
     _assert_months_match(warehouse, "cur2", {FEB: expected["cur2"][FEB]})
     assert month_rows_and_cost(warehouse, "cur2_2025_01") == jan_before
     _assert_focus_matches(warehouse, expected)
     _assert_served(warehouse, expected["cur2"])  # the restated month replaced, the other untouched
+    assert compact.usage(warehouse).free_bytes == 0
+    assert_layers_agree(warehouse, serving_path(warehouse))
     assert [(row[0], row[1], row[2]) for row in loaded_ledger(warehouse) if row[0] == "cur2"] == [
         ("cur2", "2025-01", expected["cur2"][JAN].version),
         ("cur2", "2025-02", expected["cur2"][FEB].version),
@@ -134,6 +147,7 @@ def test_deliveries_load_then_restatement_replaces_one_month_then_nothing_new_lo
     assert states["load_billing_month"] == [SKIPPED]
     assert states["focus_models.cost_and_usage_run"] == [SKIPPED]  # nothing loaded, nothing rebuilt
     assert ledger(warehouse) == ledger_before
+    assert_layers_agree(warehouse, serving_path(warehouse))
 
 
 def test_each_load_emits_an_asset_event_and_a_successful_run_logs_no_error(write_sample, warehouse, airflow_db):
@@ -185,9 +199,40 @@ def test_billing_periods_param_reloads_only_the_months_asked_for(write_sample, r
     assert history.count(("2025-02", "loaded")) == 1 and ("2025-02", "superseded") not in history
 
 
-# Each case breaks February's restatement after January and February were loaded.
+@pytest.fixture(scope="module")
+def served_january_and_february(tmp_path_factory, airflow_db):
+    """A legacy CUR's January and February loaded, modelled, validated and served by one DAG run.
+
+    Built once; each test gets a copy laid out like its own `warehouse`, `write_sample` and serving folder.
+    """
+    root = tmp_path_factory.mktemp("served")
+    write = sample_writer(root / "mirror")
+    for month in (JAN, FEB):
+        write("cur", "cur1", month)
+    warehouse = root / "warehouse.duckdb"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_VAR_FINOPS_AWS_EXPORTS", json.dumps([export_config("cur", "cur1", write.root.as_uri())]))
+        patch.setenv("AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH", str(warehouse))
+        patch.setenv("AIRFLOW_VAR_FINOPS_SERVING_PATH", str(serving_path(warehouse)))
+        assert parse_dag("aws_billing").test().state == SUCCESS
+    return root
+
+
+@pytest.fixture
+def served(served_january_and_february, tmp_path, warehouse, write_sample):
+    shutil.copytree(served_january_and_february, tmp_path, dirs_exist_ok=True)
+    assert warehouse.exists() and write_sample.root.exists()
+
+
+# Each case breaks February's restatement after January and February were loaded and served.
 def _invalid_manifest_json(delivery, root):
     _manifest_path(delivery).write_text('{"assemblyId": "broken", "reportKeys": [')
+
+
+def _file_listed_twice(delivery, root):
+    body = json.loads(_manifest_path(delivery).read_text())
+    body["reportKeys"].append(body["reportKeys"][0])
+    _manifest_path(delivery).write_text(json.dumps(body))
 
 
 def _listed_file_missing(delivery, root):
@@ -196,6 +241,19 @@ def _listed_file_missing(delivery, root):
 
 def _truncated_gzip(delivery, root):
     truncate_gzip(_data_path(delivery, root, 1))
+
+
+def _header_without_rows(delivery, root):
+    for index in range(len(delivery.data_files)):
+        _edit_csv(_data_path(delivery, root, index), lambda records: records[:1])
+
+
+def _na_in_a_cost_cell(delivery, root):
+    def cost_not_available(records):
+        records[3][records[0].index("lineItem/UnblendedCost")] = "N/A"
+        return records
+
+    _edit_csv(_data_path(delivery, root, 1), cost_not_available)
 
 
 def _data_file_outside_prefix(delivery, root):
@@ -211,8 +269,6 @@ def _csv_header_disagrees(delivery, root):
 
 
 def _manifest_path(delivery):
-    from pathlib import Path
-
     return Path(delivery.manifest_uri.removeprefix("file://"))
 
 
@@ -220,15 +276,30 @@ def _data_path(delivery, root, index):
     return root / delivery.data_files[index].listed_uri.removeprefix(S3_URI + "/")
 
 
+def _edit_csv(path, edit):
+    records = list(csv.reader(io.StringIO(gzip.decompress(path.read_bytes()).decode())))
+    written = io.StringIO()
+    csv.writer(written, lineterminator="\n").writerows(edit(records))
+    path.write_bytes(gzip.compress(written.getvalue().encode()))
+
+
+# Refused at discovery: find_deliveries records it and goes on; the run's last check fails on it.
 @pytest.mark.parametrize(
     ("break_delivery", "failing_task", "message"),
     [
-        (_invalid_manifest_json, "find_deliveries", r"cur-Manifest\.json: invalid manifest JSON"),
+        (_invalid_manifest_json, "report_refused_deliveries", r"cur-Manifest\.json: invalid manifest JSON"),
+        (
+            _file_listed_twice,
+            "report_refused_deliveries",
+            r"manifest lists the data file \S+cur-00001\.csv\.gz 2 times",
+        ),
         (_listed_file_missing, "load_billing_month", r"cur-00002\.csv\.gz: listed in the manifest but missing"),
         (_truncated_gzip, "load_billing_month", r"cur-00002\.csv\.gz: IO Error: Unexpected end of GZIP stream"),
+        (_header_without_rows, "load_billing_month", r"delivery holds no rows: refusing to empty 2025-02"),
+        (_na_in_a_cost_cell, "load_billing_month", r"cur-00002\.csv\.gz: Conversion Error: CSV Error on Line: 4"),
         (
             _data_file_outside_prefix,
-            "find_deliveries",
+            "report_refused_deliveries",
             r"another-00001\.csv\.gz is outside the export's billing-period",
         ),
         (
@@ -237,17 +308,22 @@ def _data_path(delivery, root, index):
             r"cur-00001\.csv\.gz: CSV header disagrees.*lineItem/UsageAmount",
         ),
     ],
-    ids=["invalid-manifest-json", "listed-file-missing", "truncated-gzip", "file-outside-prefix", "header-mismatch"],
+    ids=[
+        "invalid-manifest-json",
+        "file-listed-twice",
+        "listed-file-missing",
+        "truncated-gzip",
+        "header-without-rows",
+        "na-in-a-cost-cell",
+        "file-outside-prefix",
+        "header-mismatch",
+    ],
 )
 def test_bad_delivery_fails_the_task_naming_file_and_problem_and_loses_nothing(
-    write_sample, run_aws_billing, warehouse, capfd, break_delivery, failing_task, message
+    served, write_sample, run_aws_billing, warehouse, capfd, break_delivery, failing_task, message
 ):
-    write_sample("cur", "cur1", JAN)
-    write_sample("cur", "cur1", FEB)
     export = local_export("cur", "cur1", write_sample.root, S3_URI)
-    for delivery in discover(export):
-        load(warehouse, delivery)
-    before = month_rows_and_cost(warehouse, "cur_2025_01"), month_rows_and_cost(warehouse, "cur_2025_02")
+    layers_before = assert_layers_agree(warehouse, serving_path(warehouse))
     loaded_before = loaded_ledger(warehouse)
     write_sample("cur", "cur1", FEB, revision=2)
     [restated] = [d for d in discover(export) if d.billing_period == FEB]
@@ -257,12 +333,67 @@ def test_bad_delivery_fails_the_task_naming_file_and_problem_and_loses_nothing(
     dag_run, states = run_aws_billing([export_config("cur", "cur1", write_sample.root.as_uri())])
 
     assert dag_run.state == FAILED
-    assert states[failing_task] == [FAILED]
-    assert states["focus_models.cost_and_usage_run"] == ["upstream_failed"]  # no FOCUS rebuild on bad input
+    assert states[failing_task] == [FAILED] and states["report_refused_deliveries"] == [FAILED]
+    assert states["find_deliveries"] == [SUCCESS]
+    # nothing loaded and the mart holds what the ledger loaded: the plan skips, so no FOCUS rebuild
+    assert states["plan_focus_build"] == states["focus_models.cost_and_usage_run"] == [SKIPPED]
     output = "".join(capfd.readouterr())
-    assert __import__("re").search(message, output), f"no {message!r} in the task log"
-    assert (month_rows_and_cost(warehouse, "cur_2025_01"), month_rows_and_cost(warehouse, "cur_2025_02")) == before
+    assert re.search(message, output), f"no {message!r} in the task log"
+    assert "1 delivery refused or not loaded" in output
     assert loaded_ledger(warehouse) == loaded_before
+    # warehouse, mart and serving hold what they held, and agree
+    assert assert_layers_agree(warehouse, serving_path(warehouse)) == layers_before
+    [failed] = [row for row in ledger(warehouse) if row[5] == FAILED]
+    assert failed[:2] == ("cur", "2025-02") and re.search(message, failed[6])
+
+
+def test_a_broken_export_holds_back_no_other_and_the_run_fails_naming_it(
+    write_sample, run_aws_billing, warehouse, capfd, monkeypatch
+):
+    """Item 4: discovery refuses per export (and per month); the good export's new month is loaded,
+    modelled and served, and the run fails at its end naming every refusal, each a failed ledger row,
+    and the export on an S3 endpoint nothing answers, which is not refused (no ledger row)."""
+    expected = {"cur2": {JAN: write_sample("cur2", "cur2", JAN)}, "legacy": {JAN: write_sample("legacy", "cur1", JAN)}}
+    uri = write_sample.root.as_uri()
+    exports = [export_config("legacy", "cur1", uri), export_config("cur2", "cur2", uri)]
+    dag_run, _ = run_aws_billing(exports)
+    assert dag_run.state == SUCCESS
+
+    expected["cur2"][FEB] = write_sample("cur2", "cur2", FEB)
+    legacy_feb = write_sample("legacy", "cur1", FEB)
+    manifest = write_sample.root / "legacy" / "20250201-20250301" / "legacy-Manifest.json"
+    body = json.loads(manifest.read_text())
+    body["reportKeys"].append(body["reportKeys"][-1])  # a file listed twice
+    manifest.write_text(json.dumps(body))
+    write_sample("misnamed", "cur2", JAN)  # a Data Exports folder, configured below as legacy CUR
+    exports.append(export_config("misnamed", "cur1", uri))
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    extra = {"endpoint_url": endpoint, "region_name": "us-east-1", "config_kwargs": {"retries": {"max_attempts": 1}}}
+    monkeypatch.setenv("AIRFLOW_CONN_UNREACHABLE_S3", json.dumps({"conn_type": "aws", "extra": extra}))
+    exports.append(export_config("unreachable", "cur2", S3_URI, conn_id="unreachable_s3"))
+    capfd.readouterr()
+
+    dag_run, states = run_aws_billing(exports)
+
+    assert dag_run.state == FAILED
+    assert states["find_deliveries"] == states["load_billing_month"] == [SUCCESS]  # cur2's February
+    assert states["focus_models.cost_and_usage_run"] == states["publish_serving_layer"] == [SUCCESS]
+    assert states["report_refused_deliveries"] == [FAILED]
+    assert states["wait_for_s3_delivery"] == [SUCCESS]  # its trigger failed: fired, so find_deliveries reports it
+    _assert_months_match(warehouse, "cur2", expected["cur2"])
+    _assert_focus_matches(warehouse, expected)  # legacy keeps January only
+    _assert_served(warehouse, expected["cur2"])
+    output = "".join(capfd.readouterr())
+    assert "2 deliveries refused or not loaded, 1 export not surveyed" in output
+    assert "export unreachable not surveyed (transient error): EndpointConnectionError: " in output
+    assert f"export legacy 2025-02 refused: file://{manifest}: manifest lists the data file" in output
+    assert "export misnamed (the export's folder) refused: " in output and "no legacy CUR layout" in output
+    failed = [row for row in ledger(warehouse) if row[5] == FAILED]
+    assert sorted(row[:3] for row in failed) == [("legacy", "2025-02", legacy_feb.version), ("misnamed", None, None)]
+    assert all(row[6] in output for row in failed)  # the ledger says what the run said
+    assert_layers_agree(warehouse, serving_path(warehouse))
 
 
 def test_contract_installer_dag_then_billing_run_ends_by_refreshing_metabase(

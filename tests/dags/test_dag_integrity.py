@@ -40,12 +40,14 @@ def test_dags_have_owner_retries_tags_and_loaders_and_dbt_tasks_in_the_duckdb_po
     warehouse_tasks = [
         task.task_id
         for task in runs
-        if task.task_id.startswith(("load_", "focus_models.", "validate_focus", "publish_"))
+        if task.task_id.startswith(("find_", "load_", "focus_models.", "validate_focus", "publish_", "report_"))
     ]
     dbt_runs = {t for t in warehouse_tasks if t.startswith("focus_models.")}
     assert {"focus_models.cost_and_usage_run", "focus_models.dbt_test"} <= dbt_runs, "the dbt task group is missing"
     assert all(billing.get_task(t).pool == "duckdb_writer" for t in warehouse_tasks)
-    assert {"validate_focus", "publish_serving_layer"} <= set(warehouse_tasks)
+    assert {"find_deliveries", "validate_focus", "publish_serving_layer", "report_refused_deliveries"} <= set(
+        warehouse_tasks
+    )
     # A hung task must not hold the one writer slot forever; a sensor's wait ends by its own timeout first.
     assert all(task.execution_timeout for task in runs), [t.task_id for t in runs if not t.execution_timeout]
     for sensor in (billing.get_task("wait_for_s3_delivery"), billing.get_task("wait_for_local_delivery")):
@@ -64,10 +66,19 @@ def test_staging_and_intermediate_models_cost_no_task_process(dagbag):
 
 def test_refreshing_metabase_is_the_billing_dags_last_task_after_publishing(dagbag):
     billing = dagbag.dags["aws_billing"]
-    assert [task.task_id for task in billing.leaves] == ["refresh_dashboards"]
+    assert sorted(task.task_id for task in billing.leaves) == ["refresh_dashboards", "report_refused_deliveries"]
     assert billing.get_task("refresh_dashboards").upstream_task_ids == {"publish_serving_layer"}
     assert billing.get_task("publish_serving_layer").upstream_task_ids >= {"validate_focus"}
     assert "focus_models.dbt_test" in billing.get_task("validate_focus").upstream_task_ids
+
+
+def test_refusals_are_reported_after_every_load_whatever_its_outcome_and_loaded_months_go_on(dagbag):
+    """A refused month fails the run at its end (a leaf of its own), and holds back no other month's models."""
+    billing = dagbag.dags["aws_billing"]
+    report = billing.get_task("report_refused_deliveries")
+    assert report.upstream_task_ids == {"find_deliveries", "load_billing_month"}
+    assert (report.trigger_rule, report.retries, report.pool) == ("all_done", 0, "duckdb_writer")
+    assert billing.get_task("plan_focus_build").trigger_rule == "all_done"
 
 
 def test_airflow_settings_declare_the_pool_and_variables_the_dags_read():

@@ -1,24 +1,60 @@
-"""A serving layer published from generated billing data, as `make demo` publishes it."""
+"""A serving layer published from generated billing data, as `make demo` publishes it, in two currencies."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from include.aws.sample_data import PAYERS
 from include.focus.validator import load_allowlist, validate_mart, verdict_record
 from include.serving.publish import publish, publish_validation
+from include.sql import sql_qualified
 
 MONTHS = ["2025-01", "2025-02", "2025-03"]
+# The first payer switches its billing currency to EUR in February; the other payer stays in USD. So
+# the latest months hold both currencies, and the EUR payer's months hold both across the year.
+EUR_PAYER = next(iter(PAYERS))
+EUR_FROM = "2025-02"
 
 
 @pytest.fixture(scope="session")
-def served(focus_warehouse, tmp_path_factory) -> Path:
-    """The FOCUS mart of `focus_warehouse` validated by the real focus-validator, then published."""
+def two_currency_warehouse(focus_warehouse, tmp_path_factory) -> Path:
+    """A copy of `focus_warehouse` whose month tables and mart bill EUR_PAYER in EUR from EUR_FROM on.
+
+    The generator writes USD only; the loader and dbt carry lineItem/CurrencyCode through as is, so
+    relabelling both is what an EUR delivery would have built (amounts are whatever AWS wrote).
+    """
+    path = tmp_path_factory.mktemp("two_currencies") / "warehouse.duckdb"
+    shutil.copyfile(focus_warehouse.path, path)
+    with duckdb.connect(str(path)) as con:
+        tables = con.execute("SELECT table_name FROM finops_meta.load_ledger WHERE status = 'loaded'").fetchall()
+        for (table,) in tables:  # every export here is a CUR (legacy or 2.0)
+            con.execute(
+                f"UPDATE {sql_qualified(*table.split('.', 1))} SET line_item_currency_code = 'EUR' "
+                "WHERE bill_payer_account_id = ? AND _billing_period >= CAST(? AS DATE)",
+                [EUR_PAYER, f"{EUR_FROM}-01"],
+            ).fetchall()
+        con.execute(
+            "UPDATE focus.cost_and_usage SET BillingCurrency = 'EUR', "
+            "PricingCurrency = CASE WHEN PricingCurrency = 'USD' THEN 'EUR' ELSE PricingCurrency END, "
+            "CommitmentDiscountUnit = CASE WHEN CommitmentDiscountUnit = 'USD' THEN 'EUR' "
+            "ELSE CommitmentDiscountUnit END "
+            "WHERE BillingAccountId = ? AND x_BillingPeriod >= CAST(? AS DATE)",
+            [EUR_PAYER, f"{EUR_FROM}-01"],
+        ).fetchall()
+    return path
+
+
+@pytest.fixture(scope="session")
+def served(two_currency_warehouse, tmp_path_factory) -> Path:
+    """The two-currency mart validated by the real focus-validator, then published."""
     root = tmp_path_factory.mktemp("serving")
-    report = validate_mart(focus_warehouse.path, tmp_path_factory.mktemp("validation"))
+    report = validate_mart(two_currency_warehouse, tmp_path_factory.mktemp("validation"))
     verdict = verdict_record(report, load_allowlist(), MONTHS)
     publish_validation(root, verdict)
-    result = publish(focus_warehouse.path, root, MONTHS)
+    result = publish(two_currency_warehouse, root, MONTHS)
     assert not result.held_back, f"{verdict['verdict']}\n{verdict['failing_rules']}"
     return root

@@ -5,17 +5,21 @@ Screenshots are kept under tests/artifacts/report/ for a person to look at.
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import shutil
 import subprocess
 
 import pytest
 
-from include.dashboards.report import render_report
-from include.dashboards.spec import CHART_DISPLAYS, load_dashboards
+from include.dashboards.report import TABLE_ROWS, render_report
+from include.dashboards.spec import CHART_DISPLAYS, load_dashboards, render_sql
+from include.serving.publish import connect_serving
 from tests.conftest import PROJECT_ROOT
 
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts" / "report"
+CURRENCY = "BillingCurrency"  # the currency of a row's amounts
 DASHBOARDS = load_dashboards()
 # Quiet and offline: this machine has no network, and Chromium would keep trying Google's services.
 CHROMIUM_FLAGS = [
@@ -79,3 +83,28 @@ def test_every_chart_of_the_dashboard_renders_in_headless_chromium(dashboard, re
 def test_the_index_links_every_dashboard(report):
     index = (report / "index.html").read_text()
     assert all(f'href="{dashboard.key}.html"' in index for dashboard in DASHBOARDS)
+
+
+@pytest.mark.parametrize("dashboard", DASHBOARDS, ids=lambda d: d.key)
+def test_amounts_show_their_currency_code_never_a_dollar_sign(dashboard, report, served):
+    """The serving layer bills one payer in EUR: every card showing EUR rows names EUR, none shows "$"."""
+    page = (report / f"{dashboard.key}.html").read_text()
+    charts = re.search(r'<script type="application/json" id="charts">(.*?)</script>', page, re.DOTALL)
+    figures = {chart["id"]: json.dumps(chart["figure"]) for chart in json.loads(charts.group(1))}
+    assert "$" not in page
+
+    with connect_serving(served) as con:
+        for card in dashboard.cards:
+            cursor = con.cursor()
+            rows = cursor.execute(render_sql(card.sql, {})).fetchall()
+            columns = [column[0] for column in cursor.description]
+            if card.display == "table":
+                rows = rows[:TABLE_ROWS]
+            shown = {str(row[columns.index(CURRENCY)]) for row in rows} if CURRENCY in columns else set()
+            rendered = figures.get(f"chart-{card.key.replace('.', '-')}") or _section(page, card.key)
+            assert all(code in rendered for code in shown), (card.key, shown)
+        assert "EUR" in page + "".join(figures.values())
+
+
+def _section(page: str, card_key: str) -> str:
+    return html.unescape(re.search(rf'data-card="{re.escape(card_key)}".*?</section>', page, re.DOTALL).group(0))

@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 from datetime import date
 
@@ -14,7 +15,7 @@ from include.aws.manifests import (
 )
 from tests.aws_layouts import athena_month_folder, period_manifest, to_athena, to_overwrite, write_status
 from tests.conftest import FEB, JAN, S3_URI
-from tests.helpers import assert_same_money, deliveries, load, local_export, month_rows_and_cost
+from tests.helpers import assert_same_money, deliveries, discovered, load, local_export, month_rows_and_cost
 
 
 def test_legacy_manifest_lists_exactly_the_current_assembly(write_sample):
@@ -57,10 +58,12 @@ def test_data_file_outside_the_export_is_refused(write_sample):
     body = json.loads(manifest.read_text())
     body["reportKeys"][0] = "exports/other-report/20250101-20250201/x/other-00001.csv.gz"
     manifest.write_text(json.dumps(body))
-    with pytest.raises(DeliveryError, match="other-00001.csv.gz is outside the export's billing-period folders") as err:
-        deliveries(local_export("cur", "cur1", write_sample.root, S3_URI))
-    assert str(err.value).startswith(manifest.as_uri())
-    assert "s3_uri" not in str(err.value)  # the configuration is right: nothing to blame it for
+    found = discovered(local_export("cur", "cur1", write_sample.root, S3_URI))
+    [refusal] = found.refused
+    assert found.deliveries == [] and refusal.billing_period == JAN
+    assert "other-00001.csv.gz is outside the export's billing-period folders" in refusal.error
+    assert refusal.error.startswith(manifest.as_uri())
+    assert "s3_uri" not in refusal.error  # the configuration is right: nothing to blame it for
 
 
 def test_data_file_in_another_bucket_is_refused(write_sample):
@@ -69,16 +72,16 @@ def test_data_file_in_another_bucket_is_refused(write_sample):
     body = json.loads(manifest.read_text())
     body["dataFiles"][0] = body["dataFiles"][0].replace("finops-billing", "someone-elses-bucket")
     manifest.write_text(json.dumps(body))
-    with pytest.raises(DeliveryError, match="someone-elses-bucket.*outside"):
-        deliveries(local_export("cur2", "cur2", write_sample.root, S3_URI))
+    [refusal] = discovered(local_export("cur2", "cur2", write_sample.root, S3_URI)).refused
+    assert re.search("someone-elses-bucket.*outside", refusal.error)
 
 
 def test_invalid_manifest_json_names_the_manifest(write_sample):
     write_sample("cur", "cur1", JAN)
     manifest = _period_root_manifest(write_sample.root)
     manifest.write_text('{"assemblyId": "x", "reportKeys": [')
-    with pytest.raises(DeliveryError, match=r"cur-Manifest.json: invalid manifest JSON"):
-        deliveries(local_export("cur", "cur1", write_sample.root, S3_URI))
+    [refusal] = discovered(local_export("cur", "cur1", write_sample.root, S3_URI)).refused
+    assert re.search(r"cur-Manifest.json: invalid manifest JSON", refusal.error)
 
 
 def test_manifest_without_an_id_is_versioned_by_key_and_modification_time(write_sample):
@@ -217,9 +220,10 @@ def _listing(root, month, listed_key):
 def test_listed_file_outside_the_period_is_refused_naming_manifest_and_key(write_sample, listed_key):
     write_sample("cur", "cur1", JAN)
     manifest = _listing(write_sample.root, JAN, listed_key)
-    with pytest.raises(DeliveryError) as err:
-        _discover(write_sample.root)
-    message = str(err.value)
+    found = _discover(write_sample.root)
+    [refusal] = found.refused
+    assert found.deliveries == [] and (refusal.billing_period, refusal.where) == (JAN, str(UPath(manifest.as_uri())))
+    message = refusal.error
     assert message.startswith(str(UPath(manifest.as_uri()))) and f"s3://finops-billing/{listed_key}" in message
     assert "refusing to load it" in message and "s3_uri" not in message
 
@@ -227,8 +231,8 @@ def test_listed_file_outside_the_period_is_refused_naming_manifest_and_key(write
 def test_listed_file_under_another_prefix_suggests_the_s3_uri_it_uses(write_sample):
     write_sample("cur", "cur1", JAN)
     _listing(write_sample.root, JAN, "billing/cur/20250101-20250201/x/cur-00001.csv.gz")
-    with pytest.raises(DeliveryError, match=r"under s3://finops-billing/billing, not under the export's s3_uri"):
-        _discover(write_sample.root)
+    [refusal] = _discover(write_sample.root).refused
+    assert "under s3://finops-billing/billing, not under the export's s3_uri" in refusal.error
 
 
 def test_missing_export_folder_says_what_its_root_holds(write_sample):

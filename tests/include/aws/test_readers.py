@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 
-from include.aws.columns import athena_column_name
 from include.aws.sample_data import write_legacy_rows
 from include.warehouse.loader import LoadRefused
 from tests.conftest import JAN, S3_URI
@@ -68,26 +67,3 @@ def test_padding_is_decided_per_file_a_short_file_does_not_excuse_another(tmp_pa
     with pytest.raises(LoadRefused, match=rf"{second}: .*CSV Error") as refused:
         load(tmp_path / "warehouse.duckdb", delivery)
     assert first not in str(refused.value)
-
-
-def test_a_column_name_holding_quotes_and_sql_loads_as_a_column_and_runs_nothing(tmp_path):
-    """Header names come from the delivery: they are quoted as identifiers, never spliced into SQL."""
-    import duckdb
-
-    hostile = 'resourceTags/user:x" AS y FROM t; DROP TABLE finops_meta.load_ledger; --'
-    rows = [{**row, hostile: f"value-{n}"} for n, row in enumerate(ROWS)]
-    write_legacy_rows(tmp_path / "mirror", "cur", JAN, rows, s3_uri=S3_URI, version="v1")
-    [delivery] = deliveries(local_export("cur", "cur1", tmp_path / "mirror", S3_URI))
-    warehouse = tmp_path / "warehouse.duckdb"
-
-    assert load(warehouse, delivery).rows == len(ROWS)
-    column = athena_column_name(hostile)
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        [(comment,)] = con.execute(
-            "SELECT comment FROM duckdb_columns() WHERE table_name = 'cur_2025_01' AND column_name = ?", [column]
-        ).fetchall()
-        values = con.execute(f'SELECT "{column}" FROM aws_cur.cur_2025_01 ORDER BY identity_line_item_id').fetchall()
-        ledger_rows = con.execute("SELECT count(*) FROM finops_meta.load_ledger").fetchall()
-    assert comment == hostile  # the source name stays recoverable from the column's comment
-    assert values == [(f"value-{n}",) for n in range(len(ROWS))]
-    assert ledger_rows == [(1,)]

@@ -25,7 +25,9 @@ from include.focus.validator import (
     verdict,
     verdict_record,
 )
-from include.serving.publish import month_fingerprints
+from include.orchestration import publishing
+from include.orchestration.publishing import validate_rebuilt_months
+from include.serving.publish import VALIDATION_DIR, month_fingerprints, newest_version
 from include.settings import PROJECT_ROOT
 from tests.include.focus.focus_files import (
     BROKEN_CHARGE_CATEGORY,
@@ -230,6 +232,31 @@ def test_the_months_exported_for_the_validator_are_those_fingerprinted_in_its_re
         ).fetchall()
     assert exported == in_mart and [month for month, _ in exported] == months[1:]
     assert verdict_record(report, {}, months[1:])["fingerprints"] == report.fingerprints
+
+
+def test_months_without_rows_are_judged_on_nothing_and_their_report_folder_says_so(tmp_path, monkeypatch):
+    """A run that rebuilt only a month now empty (restated to nothing): no validator run, and the report
+    folder the served verdict points to holds the verdict, which says that no rows were judged."""
+    months = ["2026-10", "2026-11"]
+    warehouse = write_focus_mart(
+        tmp_path / "warehouse" / "finops.duckdb", write_focus_file(tmp_path / "f.parquet"), months
+    )
+    monkeypatch.setattr(publishing, "validator_available", lambda: True)  # whether or not .venv-focus is here
+    monkeypatch.setattr(validator_module, "run_validator", lambda *_: pytest.fail("the validator ran on no rows"))
+    serving_root = tmp_path / "serving"
+
+    summary = validate_rebuilt_months({"warehouse": str(warehouse), "billing_periods": "2026-12"}, serving_root)
+
+    [folder] = (warehouse.parent / publishing.VALIDATION_DIR).iterdir()
+    assert [path.name for path in folder.iterdir()] == [publishing.VERDICT_FILE]
+    written = (folder / publishing.VERDICT_FILE).read_text()
+    assert "no rows judged, no rule evaluated" in written and written == summary["verdict"] + "\n"
+    with duckdb.connect() as con:
+        served = con.execute(
+            "SELECT status, report_path, rules_evaluated, verdict FROM read_parquet(?)",
+            [str(newest_version(serving_root / VALIDATION_DIR))],
+        ).fetchall()
+    assert served == [("passed", str(folder), 0, summary["verdict"])]
 
 
 def test_missing_data_file_is_named(tmp_path):

@@ -51,7 +51,7 @@ def test_contract_first_install_creates_database_collection_cards_and_dashboards
 def test_contract_dashboard_filters_are_wired_to_each_card_that_uses_them(fake_metabase, dashboards):
     _install(fake_metabase, dashboards)
     overview = next(d for d in fake_metabase.dashboards.values() if d["name"] == "FinOps: Cost overview")
-    assert [p["slug"] for p in overview["parameters"]] == ["billing_period", "provider", "account"]
+    assert [p["slug"] for p in overview["parameters"]] == ["billing_period", "provider", "account", "currency"]
     spec = next(d for d in dashboards if d.key == "cost_overview")
     assert len(overview["dashcards"]) == len(spec.cards)
     for dashcard in overview["dashcards"]:
@@ -59,7 +59,8 @@ def test_contract_dashboard_filters_are_wired_to_each_card_that_uses_them(fake_m
         mapped = {m["parameter_id"]: m["target"] for m in dashcard["parameter_mappings"]}
         assert mapped == {tag: ["variable", ["template-tag", tag]] for tag in tags}
     trend = next(dc for dc in overview["dashcards"] if fake_metabase.cards[dc["card_id"]]["name"] == "Monthly trend")
-    assert {m["parameter_id"] for m in trend["parameter_mappings"]} == {"provider", "account"}  # a trend spans months
+    # a trend spans months: every filter but the billing period
+    assert {m["parameter_id"] for m in trend["parameter_mappings"]} == {"provider", "account", "currency"}
 
 
 def test_contract_second_install_sends_no_write_and_changes_nothing(fake_metabase, dashboards):

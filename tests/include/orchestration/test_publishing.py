@@ -13,13 +13,19 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from include.focus.validator import FINDINGS_FILE, JUNIT_FILE, ValidatorError, validator_python
 from include.orchestration import publishing
-from include.serving.publish import VALIDATION_FILE, month_fingerprints, publish_validation, served_months
+from include.serving.publish import (
+    VALIDATION_DIR,
+    month_fingerprints,
+    newest_version,
+    publish_validation,
+    served_months,
+)
 from tests.include.focus.focus_files import BROKEN_CHARGE_CATEGORY, write_focus_file, write_focus_mart
 
 
 def _history(serving_root) -> list[dict]:
     with duckdb.connect() as con:
-        cursor = con.execute(f"SELECT * FROM '{serving_root / VALIDATION_FILE}' ORDER BY validated_at")
+        cursor = con.execute(f"SELECT * FROM '{newest_version(serving_root / VALIDATION_DIR)}' ORDER BY validated_at")
         rows = cursor.fetchall()
         return [dict(zip([column[0] for column in cursor.description], row, strict=True)) for row in rows]
 

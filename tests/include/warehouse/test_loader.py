@@ -2,12 +2,14 @@
 
 import csv
 import gzip
+import io
 import json
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from include.sql import sql_identifier
 from include.warehouse.loader import LoadRefused
 from tests.conftest import FEB, JAN, S3_URI
 from tests.helpers import (
@@ -225,3 +227,59 @@ def test_quoted_line_break_inside_a_csv_field_is_one_record(write_sample, wareho
             "WHERE line_item_line_item_description = 'first line' || chr(10) || 'second line'"
         ).fetchall()
     assert found == [(1,)]
+
+
+def _rewrite_csv_files(delivery, rewrite_text):
+    """Rewrite every listed gzip CSV of a local delivery through `rewrite_text(text) -> text`."""
+    for data_file in delivery.data_files:
+        path = Path(data_file.read_uri.removeprefix("file://"))
+        path.write_bytes(gzip.compress(rewrite_text(gzip.decompress(path.read_bytes()).decode("utf-8")).encode()))
+
+
+def test_a_byte_order_mark_before_the_csv_header_loads_the_month_exactly(write_sample, warehouse):
+    totals = write_sample("cur", "cur1", FEB)
+    [delivery] = deliveries(local_export("cur", "cur1", write_sample.root, S3_URI))
+    _rewrite_csv_files(delivery, lambda text: "\ufeff" + text)  # as Excel and some exporters write UTF-8
+    result = load(warehouse, delivery)
+    assert result.rows == totals.rows
+    assert_same_money(result.billed_cost, totals.billed)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        [(ids,)] = con.execute("SELECT count(DISTINCT identity_line_item_id) FROM aws_cur.cur_2025_02").fetchall()
+    assert ids > 0  # the first column kept its name, not "\ufeffidentity/LineItemId"
+
+
+def test_five_hundred_tag_columns_load_as_columns_with_their_keys(write_sample, warehouse):
+    totals = write_sample("cur", "cur1", FEB, rows=500)
+    [delivery] = deliveries(local_export("cur", "cur1", write_sample.root, S3_URI))
+    keys = [f"resourceTags/user:team-{index:03d}" for index in range(500)]
+
+    def widen(text: str) -> str:
+        header, *body = csv.reader(io.StringIO(text, newline=""))
+        written = io.StringIO()
+        writer = csv.writer(written, lineterminator="\n")
+        writer.writerow(header + keys)
+        writer.writerows(row + [f"v{number % 7}" if number % 3 else "" for number in range(500)] for row in body)
+        return written.getvalue()
+
+    _rewrite_csv_files(delivery, widen)
+    manifest = Path(delivery.manifest_uri.removeprefix("file://"))
+    body = json.loads(manifest.read_text())
+    body["columns"] += [{"category": "resourceTags", "name": key.split("/", 1)[1], "type": "String"} for key in keys]
+    manifest.write_text(json.dumps(body))
+    [widened] = deliveries(delivery.export)
+
+    result = load(warehouse, widened)
+    assert result.rows == totals.rows
+    assert_same_money(result.billed_cost, totals.billed)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        comments = dict(
+            con.execute(
+                "SELECT comment, column_name FROM duckdb_columns() "
+                "WHERE table_name = 'cur_2025_02' AND comment LIKE 'resourceTags/user:team-%'"
+            ).fetchall()
+        )
+        assert set(comments) == set(keys)
+        [(filled,)] = con.execute(
+            f"SELECT count(*) FROM aws_cur.cur_2025_02 WHERE {sql_identifier(comments[keys[1]])} = 'v1'"
+        ).fetchall()
+    assert filled == totals.rows

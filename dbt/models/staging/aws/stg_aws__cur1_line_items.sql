@@ -6,11 +6,13 @@
 {%- set columns = column_names(relation) %}
 {#- (Tags key as SQL, column): user tags lose `user_`, AWS tags keep `aws_`; cost categories as `costCategory/<name>` #}
 {%- set tag_entries = [] %}
-{%- for column in columns %}
-    {%- if column.startswith('resource_tags_') %}
-        {%- do tag_entries.append(("'" ~ column | replace('resource_tags_user_', '') | replace('resource_tags_', '') ~ "'", column)) %}
-    {%- elif column.startswith('cost_category_') %}
-        {%- do tag_entries.append((aws_cost_category_tag_key("'" ~ column[14:] ~ "'"), column)) %}
+{%- for column in column_names(relation, lower=false) %}
+    {%- set lowered = column | lower %}
+    {%- if lowered.startswith('resource_tags_') %}
+        {%- set key = column[19:] if lowered.startswith('resource_tags_user_') else column[14:] %}
+        {%- do tag_entries.append((sql_literal(key), column)) %}
+    {%- elif lowered.startswith('cost_category_') %}
+        {%- do tag_entries.append((aws_cost_category_tag_key(sql_literal(column[14:])), column)) %}
     {%- endif %}
 {%- endfor %}
 
@@ -19,7 +21,7 @@ select
     {{ aws_cur_line_item_columns(columns) }},
     {% if tag_entries -%}
     {%- set entries -%}
-    [{% for key, column in tag_entries %}{'key': {{ key }}, 'value': cast("{{ column }}" as varchar)}{{ ', ' if not loop.last }}{% endfor %}]
+    [{% for key, column in tag_entries %}{'key': {{ key }}, 'value': cast({{ sql_identifier(column) }} as varchar)}{{ ', ' if not loop.last }}{% endfor %}]
     {%- endset -%}
     {{ tags_json([entries]) }} as tags
     {%- else -%}

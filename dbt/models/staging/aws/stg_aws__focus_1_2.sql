@@ -8,7 +8,7 @@
 select
     {%- for name, type in focus_columns() %}
     {%- if name | lower in maps and name | lower in columns %}
-    nullif(to_json("{{ name }}"), '{}') as "{{ name }}",
+    nullif(to_json({{ sql_identifier(name) }}), '{}') as {{ sql_identifier(name) }},
     {%- elif name == 'ServiceProviderName' or name == 'HostProviderName' %}
     {{ column_or_null(columns, 'ProviderName', type, name) }},
     {%- else %}
