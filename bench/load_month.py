@@ -2,7 +2,7 @@
 
 Generates one month of N rows per format with the sample-data generator, then times, each in a
 fresh child process (so peak RSS is that step's alone):
-  loader — include.aws.loading.load_delivery (checks, typed casts, row-count check, swap, ledger)
+  loader — include.orchestration.loading.load_delivery (checks, typed casts, row-count check, swap, ledger)
   raw    — CREATE TABLE AS SELECT * FROM read_csv(...) / read_parquet(...) into a new DuckDB file
 and prints rows/s, loader/raw throughput ratio and peak RSS. Target: ratio >= 0.8 and loader
 peak RSS <= 2 GiB at 10M rows.
@@ -38,23 +38,23 @@ def _peak_rss_mib() -> float:
 def _delivery(data_root: Path, fmt: str):
     from upath import UPath
 
-    from include.aws.manifests import discover
-    from include.settings import parse_aws_exports
+    from include.aws.provider import AWS
 
     config = [{"name": EXPORT_NAMES[fmt], "uri": data_root.as_uri(), "format": fmt, "s3_uri": S3_URI}]
-    [export] = parse_aws_exports(json.dumps(config))
-    [delivery] = discover(UPath(export.uri), export).deliveries
+    [export] = AWS.parse_exports(json.dumps(config))
+    [delivery] = AWS.discover(UPath(export.uri), export).deliveries
     return delivery
 
 
 def child_loader(data_root: Path, fmt: str, warehouse: Path) -> dict:
     from upath import UPath
 
-    from include.aws.loading import load_delivery
+    from include.aws.provider import AWS
+    from include.orchestration.loading import load_delivery
 
     delivery = _delivery(data_root, fmt)
     started = time.perf_counter()
-    result = load_delivery(warehouse, delivery, UPath)
+    result = load_delivery(warehouse, AWS, delivery, UPath)
     return {"seconds": time.perf_counter() - started, "rows": result.rows, "peak_rss_mib": _peak_rss_mib()}
 
 

@@ -2,7 +2,7 @@
 
 Generates one CUR 2.0 month of N rows with the sample-data generator, then times, each in a fresh
 child process (so peak RSS is that step's alone):
-  load      — include.aws.loading.load_delivery (rows/s counted in FOCUS rows, for comparison)
+  load      — include.orchestration.loading.load_delivery (rows/s counted in FOCUS rows, for comparison)
   dbt build — the FOCUS models on the warehouse (dbt-duckdb, in-process dbtRunner)
   publish   — include.serving.publish: the month to Parquet (temp file + rename) and the ledger
   query     — a dashboard-like query (Σ BilledCost, EffectiveCost by ServiceCategory for the month),
@@ -51,15 +51,14 @@ def child_generate(data_root: Path, rows: int) -> dict:
 def child_load(warehouse: Path, data_root: Path) -> dict:
     from upath import UPath
 
-    from include.aws.loading import load_delivery
-    from include.aws.manifests import discover
-    from include.settings import parse_aws_exports
+    from include.aws.provider import AWS
+    from include.orchestration.loading import load_delivery
 
     config = [{"name": EXPORT, "uri": data_root.as_uri(), "format": "cur2", "s3_uri": S3_URI}]
-    [export] = parse_aws_exports(json.dumps(config))
-    [delivery] = discover(UPath(export.uri), export).deliveries
+    [export] = AWS.parse_exports(json.dumps(config))
+    [delivery] = AWS.discover(UPath(export.uri), export).deliveries
     started = time.perf_counter()
-    load_delivery(warehouse, delivery, UPath)
+    load_delivery(warehouse, AWS, delivery, UPath)
     return {"seconds": time.perf_counter() - started, "peak_rss_mib": _peak_rss_mib()}
 
 

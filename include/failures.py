@@ -3,21 +3,26 @@
 Deterministic: the same input fails the same way (a refused delivery, a bad configuration, a value
 DuckDB cannot convert, a column it cannot bind, access denied to the export's bucket or folder);
 another try only delays the fix. Transient: another process holds the warehouse's lock, or the
-network or S3 did not answer; a later try may succeed. Unknown: anything else (S3 throttling or a
-5xx, another OSError, a bug), so neither refused nor retried on purpose.
+network or the cloud's storage did not answer; a later try may succeed. Unknown: anything else (S3
+throttling or a 5xx, another OSError, a bug), so neither refused nor retried on purpose.
+
+What a cloud's own client raises is told by its package (`include/<provider>/failures.py`: `TRANSIENT`
+and `access_denied`), listed in `_CLOUDS`.
 """
 
 from __future__ import annotations
 
 from enum import Enum
 
-import botocore.exceptions
 import duckdb
 
-from include.aws.manifests import DeliveryError
+from include.aws import failures as aws
 from include.focus.validator import ValidatorError
+from include.providers.deliveries import DeliveryError
 from include.settings import ConfigError
 from include.warehouse.loader import LoadRefused
+
+_CLOUDS = (aws,)
 
 
 class LedgerBusy(RuntimeError):
@@ -46,13 +51,9 @@ _TRANSIENT = (
     LedgerBusy,  # discovery could not read the ledger: a load holds the warehouse
     ConnectionError,  # refused, reset, aborted
     TimeoutError,
-    botocore.exceptions.ConnectionError,  # endpoint unreachable, connect timeout, proxy
-    botocore.exceptions.HTTPClientError,  # read timeout, connection closed mid-response
+    *(error for cloud in _CLOUDS for error in cloud.TRANSIENT),
 )
 _LOCK_MESSAGE = "Could not set lock"  # DuckDB: another process has the warehouse file open for writing
-# S3's answers that the policy or the credentials' role forbids the request (a HEAD has no body: just 403).
-# s3fs turns these, and others such as ExpiredToken or RequestTimeTooSkewed, into PermissionError.
-_ACCESS_DENIED_CODES = {"AccessDenied", "AllAccessDisabled", "403"}
 
 
 def classify(err: BaseException) -> Failure:
@@ -64,8 +65,9 @@ def classify(err: BaseException) -> Failure:
 
 
 def _access_denied(err: BaseException) -> bool:
-    """S3 denied access (by its error code), or the file system did (a PermissionError of its own)."""
-    for cause in (err, err.__cause__):
-        if isinstance(cause, botocore.exceptions.ClientError):
-            return cause.response.get("Error", {}).get("Code") in _ACCESS_DENIED_CODES
+    """The cloud denied access (by its own error code), or the file system did (a PermissionError of its own)."""
+    for cloud in _CLOUDS:
+        denied = cloud.access_denied(err)
+        if denied is not None:
+            return denied
     return isinstance(err, PermissionError)

@@ -1,110 +1,39 @@
-"""Configuration of billing sources and the warehouse, as plain values.
+"""The pipeline's settings as plain values: the warehouse, the serving layer, and what the environment sets.
 
-Nothing here imports Airflow: `include.orchestration.config` reads the Airflow Variables and
-hands their raw text to the parsers below, so tests can build the same objects directly. Settings
-made by environment variables are read here too. A value that cannot be used is a ConfigError.
+Nothing here imports Airflow: `include.orchestration.config` reads the Airflow Variables and hands
+their raw text to the functions below (and a provider's export settings to its own parser, e.g.
+`include.aws.settings`), so tests can build the same values directly. The environment variables the
+pipeline reads are read here, but for the interpreter of focus-validator's own venv, which
+`include.focus.validator` finds. A value that cannot be used is a ConfigError.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WAREHOUSE_PATH = PROJECT_ROOT / "data" / "finops.duckdb"
 DEFAULT_SERVING_PATH = PROJECT_ROOT / "data" / "serving"
 
-# Each export format and its dataset id: the one name of its rows in the ledger (finops_meta.exports),
-# the source view dbt reads (sources_aws.<dataset id>), the mart's x_Dataset and the serving preference.
-AWS_DATASETS = {"cur1": "aws_cur1", "cur2": "aws_cur2", "focus1.0": "aws_focus_1_0", "focus1.2": "aws_focus_1_2"}
-AWS_FORMATS = tuple(AWS_DATASETS)
-_EXPORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # with fullmatch: `^…$` and match let "cur\n" through
 # How long a superseded serving version stays readable (include/serving/publish.py): longer than any query.
 SERVING_GRACE_VARIABLE = "FINOPS_SERVING_GRACE_SECONDS"
 DEFAULT_SERVING_GRACE_S = 600.0
+# How often a billing DAG runs to look for new deliveries: FINOPS_<PROVIDER>_SCHEDULE, a cron expression.
+DEFAULT_SCHEDULE = "17 */6 * * *"
+# How often a sensor looks inside one run, and how long one run waits for a delivery (the next run takes over).
+SENSOR_POKE_VARIABLE = "FINOPS_SENSOR_POKE_SECONDS"
+DEFAULT_SENSOR_POKE_S = 15 * 60.0
+SENSOR_TIMEOUT_VARIABLE = "FINOPS_SENSOR_TIMEOUT_SECONDS"
+DEFAULT_SENSOR_TIMEOUT_S = 5.5 * 3600
+# DuckDB's memory limit while loading (and in dbt, through dbt/profiles.yml); it spills to disk beyond it.
+MEMORY_LIMIT_VARIABLE = "FINOPS_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "1GB"
 
 
 class ConfigError(ValueError):
     """The configuration cannot be used; the message says which entry and why."""
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    """One billing export: where its files are read and what the manifests call that place.
-
-    `uri` is where the pipeline reads (`s3://bucket/prefix` or `file:///local/mirror`), the folder
-    that holds the `<name>/` export folder. `s3_uri` is the S3 location the manifests refer to;
-    it defaults to `uri` and is required for a `file://` mirror, so data files listed outside it
-    can be refused.
-    """
-
-    name: str
-    uri: str
-    format: str
-    s3_uri: str
-    conn_id: str = "aws_default"
-
-    @property
-    def scheme(self) -> str:
-        return urlsplit(self.uri).scheme
-
-    @property
-    def table_stem(self) -> str:
-        return self.name.replace("-", "_").lower()
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> ExportConfig:
-        return cls(**raw)
-
-
-def parse_aws_exports(text: str) -> list[ExportConfig]:
-    """Parse the `finops_aws_exports` Variable: a JSON list of export objects."""
-    try:
-        entries = json.loads(text) if text.strip() else []
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"finops_aws_exports is not valid JSON: {err}") from err
-    if not isinstance(entries, list):
-        raise ConfigError("finops_aws_exports must be a JSON list of export objects")
-    exports = [_parse_export(entry, position) for position, entry in enumerate(entries)]
-    names = [export.name for export in exports]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"finops_aws_exports has duplicate export names: {names}")
-    return exports
-
-
-def _parse_export(entry: object, position: int) -> ExportConfig:
-    where = f"finops_aws_exports[{position}]"
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{where} must be an object with name, uri and format")
-    unknown = set(entry) - {"name", "uri", "format", "s3_uri", "conn_id"}
-    if unknown:
-        raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
-    name, uri, fmt = entry.get("name"), entry.get("uri", ""), entry.get("format")
-    if not isinstance(name, str) or not _EXPORT_NAME.fullmatch(name):
-        raise ConfigError(f"{where}: name {name!r} must be the export/report name (letters, digits, - and _)")
-    if fmt not in AWS_FORMATS:
-        raise ConfigError(f"{where} ({name}): format {fmt!r} must be one of {AWS_FORMATS}")
-    scheme = urlsplit(uri).scheme
-    if scheme not in ("s3", "file"):
-        raise ConfigError(f"{where} ({name}): uri {uri!r} must start with s3:// or file://")
-    s3_uri = entry.get("s3_uri") or (uri if scheme == "s3" else None)
-    if not s3_uri or urlsplit(s3_uri).scheme != "s3":
-        raise ConfigError(f"{where} ({name}): a file:// mirror needs s3_uri, the s3://bucket/prefix it mirrors")
-    return ExportConfig(
-        name=name,
-        uri=uri.rstrip("/"),
-        format=fmt,
-        s3_uri=s3_uri.rstrip("/"),
-        conn_id=entry.get("conn_id") or "aws_default",
-    )
 
 
 def resolve_warehouse_path(configured: str | None) -> Path:
@@ -125,14 +54,38 @@ def _resolve_project_path(configured: str | None, default: Path) -> Path:
 
 
 def serving_grace_s() -> float:
-    """`FINOPS_SERVING_GRACE_SECONDS` from the environment: seconds, 0 or more (unset or empty: the default)."""
-    raw = os.environ.get(SERVING_GRACE_VARIABLE, "")
+    """`FINOPS_SERVING_GRACE_SECONDS`: seconds, 0 or more (unset or empty: the default)."""
+    return _seconds(SERVING_GRACE_VARIABLE, DEFAULT_SERVING_GRACE_S)
+
+
+def sensor_poke_s() -> float:
+    """`FINOPS_SENSOR_POKE_SECONDS`: how often a sensor looks inside one run."""
+    return _seconds(SENSOR_POKE_VARIABLE, DEFAULT_SENSOR_POKE_S)
+
+
+def sensor_timeout_s() -> float:
+    """`FINOPS_SENSOR_TIMEOUT_SECONDS`: how long one run waits before it skips (the next run takes over)."""
+    return _seconds(SENSOR_TIMEOUT_VARIABLE, DEFAULT_SENSOR_TIMEOUT_S)
+
+
+def billing_schedule(provider: str) -> str:
+    """`FINOPS_<PROVIDER>_SCHEDULE` (e.g. FINOPS_AWS_SCHEDULE): the cron of the provider's billing DAG."""
+    return os.environ.get(f"FINOPS_{provider.upper()}_SCHEDULE", "").strip() or DEFAULT_SCHEDULE
+
+
+def duckdb_memory_limit() -> str:
+    """`FINOPS_DUCKDB_MEMORY_LIMIT`, as DuckDB spells sizes (e.g. 1GB)."""
+    return os.environ.get(MEMORY_LIMIT_VARIABLE, "").strip() or DEFAULT_MEMORY_LIMIT
+
+
+def _seconds(variable: str, default: float) -> float:
+    raw = os.environ.get(variable, "")
     if not raw.strip():
-        return DEFAULT_SERVING_GRACE_S
+        return default
     try:
-        grace = float(raw)
+        seconds = float(raw)
     except ValueError:
-        grace = math.nan
-    if not (math.isfinite(grace) and grace >= 0):
-        raise ConfigError(f"{SERVING_GRACE_VARIABLE}={raw!r} must be a number of seconds, 0 or more")
-    return grace
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise ConfigError(f"{variable}={raw!r} must be a number of seconds, 0 or more")
+    return seconds

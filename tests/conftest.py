@@ -2,11 +2,13 @@
 contract-checking stand-in for Metabase.
 
 Airflow reads its configuration when first imported, so the environment is set here, before any
-test module imports it.
+test module imports it. Everything a test process writes outside its tests' tmp_path goes under a
+folder of its own (PROCESS_TMP), so pytest-xdist's workers (`make test` runs two) share no state.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -24,9 +26,15 @@ from tests.include.metabase.fake_metabase import FakeMetabase
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED = PROJECT_ROOT.parent / "shared"
-_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="finops-airflow-home-"))
+PROCESS_TMP = Path(tempfile.mkdtemp(prefix="finops-tests-"))
+atexit.register(shutil.rmtree, PROCESS_TMP, ignore_errors=True)
+_AIRFLOW_HOME = PROCESS_TMP / "airflow-home"
+# dbt run by a test writes its artifacts here, not over dbt/target/manifest.json, which the DAG renders from.
+DBT_TARGET = PROCESS_TMP / "dbt-target"
 os.environ.update(
     AIRFLOW_HOME=str(_AIRFLOW_HOME),
+    AIRFLOW__COSMOS__CACHE_DIR=str(PROCESS_TMP / "cosmos"),
+    DBT_LOG_PATH=str(PROCESS_TMP / "dbt-logs"),
     AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT_ROOT / "dags"),
     AIRFLOW__CORE__PLUGINS_FOLDER=str(PROJECT_ROOT / "plugins"),
     AIRFLOW__CORE__LOAD_EXAMPLES="False",
@@ -48,6 +56,30 @@ SMALL_MONTH_ROWS = 500
 SMALL_CHUNK_ROWS = 200
 
 
+# pytest-xdist (`make test` runs two workers) hands a worker whole modules, so that module fixtures are built
+# once, in file order, so that tests/dags/ (the longest) start first. Modules that share a costly session
+# fixture are one unit, so that one worker builds it once.
+_SCHEDULED_TOGETHER = {
+    "tests/dags/test_open_month.py": "served_closed_and_open_month",
+    "tests/dags/test_serving_during_writes.py": "served_closed_and_open_month",
+    "tests/dashboards/test_cards.py": "dashboards: served",
+    "tests/dashboards/test_report.py": "dashboards: served",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return _SCHEDULED_TOGETHER.get(module, module)
+
+    config.option.loadscopereorder = False  # file order, not "most tests first"
+    return ModuleScheduling(config, log)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -56,12 +88,11 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def airflow_db():
-    """A migrated metadata DB and the `duckdb_writer` pool, once per session."""
+    """A migrated metadata DB and the `duckdb_writer` pool, once per test process (each xdist worker has its own)."""
     airflow = [sys.executable, "-m", "airflow"]
     subprocess.run([*airflow, "db", "migrate"], check=True, capture_output=True)
     subprocess.run([*airflow, "pools", "set", "duckdb_writer", "1", "DuckDB writers"], check=True, capture_output=True)
-    yield _AIRFLOW_HOME
-    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+    return _AIRFLOW_HOME
 
 
 @pytest.fixture(scope="session")
@@ -165,7 +196,4 @@ def fake_metabase() -> Iterator[FakeMetabase]:
     finally:
         server.stop()
     # Checked after the test body so a client that breaks the contract fails even if it handled the 400.
-    assert server.violations == [], "requests broke the Metabase OpenAPI contract:\n" + "\n".join(
-        f"  - {violation}" for violation in server.violations
-    )
-    assert server.errors == [], "FakeMetabase itself failed:\n" + "\n".join(f"  - {e}" for e in server.errors)
+    server.assert_contract_kept()

@@ -9,24 +9,25 @@ from pathlib import Path
 import duckdb
 from upath import UPath
 
-from include.aws.loading import load_delivery
-from include.aws.manifests import Delivery, Discovery, discover
-from include.settings import ExportConfig, parse_aws_exports
+from include.aws.provider import AWS
+from include.aws.settings import AwsExport
+from include.orchestration.loading import load_delivery
+from include.providers.deliveries import Delivery, Discovery
 from include.warehouse.loader import LoadResult
 
 
-def local_export(name: str, fmt: str, root: Path, s3_uri: str) -> ExportConfig:
+def local_export(name: str, fmt: str, root: Path, s3_uri: str) -> AwsExport:
     import json
 
-    return parse_aws_exports(json.dumps([{"name": name, "uri": root.as_uri(), "format": fmt, "s3_uri": s3_uri}]))[0]
+    return AWS.parse_exports(json.dumps([{"name": name, "uri": root.as_uri(), "format": fmt, "s3_uri": s3_uri}]))[0]
 
 
-def discovered(export: ExportConfig) -> Discovery:
+def discovered(export: AwsExport) -> Discovery:
     """The export's folder as the DAG's discovery sees it: its deliveries, skips and refusals."""
-    return discover(UPath(export.uri), export)
+    return AWS.discover(UPath(export.uri), export)
 
 
-def deliveries(export: ExportConfig) -> list[Delivery]:
+def deliveries(export: AwsExport) -> list[Delivery]:
     """The deliveries discovery finds, for a test whose input is good: a refusal fails it, named."""
     found = discovered(export)
     assert not found.refused, [str(refusal) for refusal in found.refused]
@@ -34,7 +35,7 @@ def deliveries(export: ExportConfig) -> list[Delivery]:
 
 
 def load(warehouse: Path, delivery: Delivery) -> LoadResult:
-    return load_delivery(warehouse, delivery, UPath)
+    return load_delivery(warehouse, AWS, delivery, UPath)
 
 
 def month_rows_and_cost(warehouse: Path, table: str, cost_column: str = "line_item_unblended_cost"):
@@ -73,12 +74,12 @@ def assert_layers_agree(warehouse: Path, serving_root: Path) -> dict[tuple[str, 
     the mart holds that partition exactly when the table has rows, with Σ BilledCost = Σ source cost
     and the source's rows less SavingsPlanNegation lines plus the split-off Unused rows (FOCUS exports:
     row for row); the mart holds no other partition. The serving layer holds exactly the mart's months,
-    per billing account the rows of one of the exports publish prefers (DATASET_PREFERENCE), as the mart has them.
+    per billing account the rows of one of the exports publish prefers (`serving_ranks`), as the mart has them.
     Returns {(export, 'YYYY-MM'): (rows, Σ cost)} of the month tables, for the caller's own expectations.
     """
     from include.aws.readers import COST_COLUMNS
-    from include.serving.publish import COST_AND_USAGE_DIR, DATASET_PREFERENCE, connect_serving
-    from include.settings import AWS_DATASETS
+    from include.aws.settings import AWS_DATASETS
+    from include.serving.publish import COST_AND_USAGE_DIR, connect_serving, serving_ranks
     from include.sql import sql_identifier, sql_qualified
 
     format_of = {dataset: fmt for fmt, dataset in AWS_DATASETS.items()}
@@ -87,8 +88,7 @@ def assert_layers_agree(warehouse: Path, serving_root: Path) -> dict[tuple[str, 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         loaded = con.execute(
             "SELECT ledger.export, strftime(ledger.billing_period, '%Y-%m'), ledger.table_name, ledger.rows, "
-            "ledger.billed_cost, exports.dataset FROM finops_meta.load_ledger AS ledger "
-            "LEFT JOIN finops_meta.exports AS exports USING (source, export) WHERE ledger.status = 'loaded'"
+            "ledger.billed_cost, ledger.dataset FROM finops_meta.load_ledger AS ledger WHERE ledger.status = 'loaded'"
         ).fetchall()
         for export, month, table_name, ledger_rows, ledger_cost, dataset in loaded:
             assert (export, month) not in month_tables, f"{export} {month}: loaded twice in the ledger"
@@ -145,7 +145,7 @@ def assert_layers_agree(warehouse: Path, serving_root: Path) -> dict[tuple[str, 
     for (month, provider, account, export), (rows, billed) in served.items():
         exports = candidates[(month, provider, account)]
         assert export in exports and exports[export][1:] == (rows, billed), f"{month} {account}: served ≠ mart"
-        rank = {dataset: DATASET_PREFERENCE.index(dataset) for dataset, _, _ in exports.values()}
+        rank = {dataset: serving_ranks()[dataset] for dataset, _, _ in exports.values()}
         assert rank[exports[export][0]] == min(rank.values()), f"{month} {account}: served {export}, not preferred"
     return month_tables
 

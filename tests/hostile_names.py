@@ -166,8 +166,7 @@ def catalog(warehouse: Path, schemas: tuple[str, ...] = ()) -> dict:
                 "SELECT schema_name, type_name FROM duckdb_types() WHERE {where} AND NOT internal ORDER BY ALL"
             ),
             "ledger": con.execute(
-                "SELECT export, strftime(billing_period, '%Y-%m'), status, version, rows, error "
+                "SELECT export, strftime(billing_period, '%Y-%m'), status, version, rows, error, dataset "
                 "FROM finops_meta.load_ledger ORDER BY loaded_at"
             ).fetchall(),
-            "exports": con.execute("SELECT * FROM finops_meta.exports ORDER BY ALL").fetchall(),
         }

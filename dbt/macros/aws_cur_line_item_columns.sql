@@ -58,10 +58,6 @@
         ('savings_plan_used_commitment', money, 'savings_plan_used_commitment'),
         ('savings_plan_start_time', 'varchar', 'savings_plan_start_time'),
         ('savings_plan_end_time', 'varchar', 'savings_plan_end_time'),
-        ('_export', 'varchar', 'export_name'),
-        ('_billing_period', 'date', 'billing_period'),
-        ('_source_file', 'varchar', 'source_file'),
-        ('_manifest_version', 'varchar', 'manifest_version'),
     ] -%}
     {#- Product attributes CUR 2.0 may keep only in its `product` map: (legacy column, map key, alias). #}
     {%- set product_attributes = [

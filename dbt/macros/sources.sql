@@ -36,19 +36,3 @@
         cast(null as {{ type }})
     {%- endif -%}
 {%- endmacro %}
-
-{# `where` the billing months named in var('billing_periods'), or nothing (every month) when empty: the mart
-   selects and, before that, deletes the months it rebuilds with this one clause, so the two never differ. #}
-{% macro billing_period_filter(column) %}
-    {%- set periods = var('billing_periods', '') | string | trim -%}
-    {%- if periods -%}
-        where strftime({{ column }}, '%Y-%m') in (
-            {%- for period in periods.split(',') | map('trim') -%}
-                {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}$', period) -%}
-                    {{ exceptions.raise_compiler_error("var billing_periods: '" ~ period ~ "' is not YYYY-MM") }}
-                {%- endif -%}
-                '{{ period }}'{{ ', ' if not loop.last }}
-            {%- endfor -%}
-        )
-    {%- endif -%}
-{% endmacro %}

@@ -17,7 +17,7 @@ with booked as (
 expected as (
 
     select
-        dataset || '/' || export_name || '/' || strftime(billing_period, '%Y-%m') as x_SourcePartition,
+        x_SourcePartition,
         coalesce(nullif(savings_plan_arn, ''), reservation_arn) as CommitmentDiscountId,
         sum(
             case line_item_type
@@ -28,7 +28,7 @@ expected as (
                 else 0
             end
         ) as expected_cost
-    from {{ ref('int_aws_cur_line_items_unioned') }}
+    from {{ ref('int_aws__cur_line_items_unioned') }}
     where line_item_type in ('SavingsPlanRecurringFee', 'RIFee', 'DiscountedUsage')
     group by all
 

@@ -29,11 +29,11 @@ import hashlib
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import urlsplit
 
-from include.settings import ExportConfig
+from include.aws.settings import AwsExport
+from include.providers.deliveries import DataFile, Delivery, DeliveryError, Discovery, Refusal, Skip
 
 _V1_PERIOD_FOLDER = re.compile(r"^(\d{4})(\d{2})01-\d{8}$")
 _ATHENA_YEAR_FOLDER = re.compile(r"^year=(\d{4})$")
@@ -54,104 +54,7 @@ LEGACY_LAYOUTS = (
 DATA_EXPORTS_LAYOUTS = "<name>/metadata/BILLING_PERIOD=YYYY-MM/<name>-Manifest.json with <name>/data/"
 
 
-class DeliveryError(ValueError):
-    """A manifest, data file or export folder cannot be used; the message names it and the problem."""
-
-
-@dataclass(frozen=True)
-class DataFile:
-    """A listed data file: the S3 URI the manifest gives and the URI the pipeline reads."""
-
-    listed_uri: str
-    read_uri: str
-
-
-@dataclass(frozen=True)
-class Delivery:
-    export: ExportConfig
-    billing_period: date
-    manifest_uri: str  # the manifest read, or the month folder listed when there is none
-    version: str
-    data_files: tuple[DataFile, ...]
-    # (source column name, manifest type or None), in manifest order; empty when not given.
-    columns: tuple[tuple[str, str | None], ...]
-    layout: str  # how it was found: PERIOD_MANIFEST, ATHENA_MANIFEST, ATHENA_LISTING or DATA_EXPORTS_MANIFEST
-
-    @property
-    def period_label(self) -> str:
-        return self.billing_period.strftime("%Y-%m")
-
-    def to_dict(self) -> dict:
-        return {
-            "export": self.export.to_dict(),
-            "billing_period": self.billing_period.isoformat(),
-            "manifest_uri": self.manifest_uri,
-            "version": self.version,
-            "data_files": [[f.listed_uri, f.read_uri] for f in self.data_files],
-            "columns": [list(c) for c in self.columns],
-            "layout": self.layout,
-        }
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> Delivery:
-        return cls(
-            export=ExportConfig.from_dict(raw["export"]),
-            billing_period=date.fromisoformat(raw["billing_period"]),
-            manifest_uri=raw["manifest_uri"],
-            version=raw["version"],
-            data_files=tuple(DataFile(*pair) for pair in raw["data_files"]),
-            columns=tuple((name, kind) for name, kind in raw["columns"]),
-            layout=raw["layout"],
-        )
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A delivery discovery refused, and why; with no billing period, the export's folder as a whole."""
-
-    export: ExportConfig
-    billing_period: date | None
-    where: str  # the manifest, or the export's folder
-    version: str | None  # None when no manifest could be read
-    files: tuple[str, ...]  # as the manifest lists them, as far as it could be read
-    error: str
-
-    def __str__(self) -> str:
-        period = f"{self.billing_period:%Y-%m}" if self.billing_period else "(the export's folder)"
-        return f"export {self.export.name} {period} refused: {self.error}"
-
-
-@dataclass(frozen=True)
-class Skip:
-    """Something seen in an export's folder that is not loaded, and why."""
-
-    billing_period: date | None
-    where: str
-    reason: str
-
-    def __str__(self) -> str:
-        period = f"{self.billing_period:%Y-%m} " if self.billing_period else ""
-        return f"{period}skipped {self.where}: {self.reason}"
-
-
-@dataclass
-class Discovery:
-    """What one export's folder holds: the latest delivery of each billing period, and the rest."""
-
-    export: ExportConfig
-    folder: str
-    deliveries: list[Delivery] = field(default_factory=list)
-    skipped: list[Skip] = field(default_factory=list)
-    refused: list[Refusal] = field(default_factory=list)
-    seen: list[str] = field(default_factory=list)  # what the folder holds, for the run's log
-    # set when nothing was delivered yet: the folder is missing or empty, or holds only what AWS creates first
-    empty: str | None = None
-
-    def add(self, found: Delivery | Skip | Refusal) -> None:
-        {Delivery: self.deliveries, Skip: self.skipped, Refusal: self.refused}[type(found)].append(found)
-
-
-def discover(root, export: ExportConfig) -> Discovery:
+def discover(root, export: AwsExport) -> Discovery:
     """Survey `<root>/<name>/` (root = the export's `uri`): the latest delivery of every billing period, what
     is skipped and what is refused; raise when the folder holds no layout of its format."""
     export_folder = root / export.name
@@ -260,7 +163,7 @@ def _legacy_period(
     else:
         found = _athena_month_delivery(month_folder, period, export, root)
     if isinstance(found, Delivery) and updating and _in_athena_folder(found):
-        return Skip(period, found.manifest_uri, _UPDATING)
+        return Skip(period, found.delivery_uri, _UPDATING)
     return found
 
 
@@ -280,7 +183,7 @@ def _athena_month_folders(athena_root, ignored: list[str]) -> dict:
     return months
 
 
-def _athena_month_delivery(month_folder, period: date, export: ExportConfig, root) -> Delivery | Skip | Refusal:
+def _athena_month_delivery(month_folder, period: date, export: AwsExport, root) -> Delivery | Skip | Refusal:
     manifest = month_folder / f"{export.name}-Manifest.json"
     if manifest.exists():
         return read_delivery(manifest, period, export, root, ATHENA_MANIFEST)
@@ -294,7 +197,7 @@ def _athena_month_delivery(month_folder, period: date, export: ExportConfig, roo
     return Delivery(
         export=export,
         billing_period=period,
-        manifest_uri=str(month_folder),
+        delivery_uri=str(month_folder),
         version=_listing_version(parquet),
         data_files=files,
         columns=(),  # Parquet carries its own names and types
@@ -411,7 +314,7 @@ def _discover_data_exports(discovery: Discovery, entries: list, root) -> None:
 # --- manifests and the files they list ----------------------------------------------------------
 
 
-def read_delivery(manifest, billing_period: date, export: ExportConfig, root, layout: str) -> Delivery | Refusal:
+def read_delivery(manifest, billing_period: date, export: AwsExport, root, layout: str) -> Delivery | Refusal:
     """Parse one manifest into a Delivery, or a Refusal saying what is wrong with it."""
     manifest_uri = str(manifest)
     version, listed = None, []
@@ -432,7 +335,7 @@ def read_delivery(manifest, billing_period: date, export: ExportConfig, root, la
     return Delivery(
         export=export,
         billing_period=billing_period,
-        manifest_uri=manifest_uri,
+        delivery_uri=manifest_uri,
         version=version,
         data_files=files,  # none: the export restated the month to nothing
         columns=columns,
@@ -462,7 +365,7 @@ def _refuse_files_listed_twice(files: tuple[DataFile, ...], manifest_uri: str) -
             )
 
 
-def _legacy_listed_files(body: dict, manifest_uri: str, export: ExportConfig) -> list[str]:
+def _legacy_listed_files(body: dict, manifest_uri: str, export: AwsExport) -> list[str]:
     keys = body.get("reportKeys")
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise DeliveryError(f"{manifest_uri}: reportKeys must be a list of S3 keys")
@@ -484,7 +387,7 @@ def _data_exports_listed_files(body: dict, manifest_uri: str) -> list[str]:
     return uris
 
 
-def _period_folders(export: ExportConfig, period: date) -> list[tuple[re.Pattern, str]]:
+def _period_folders(export: AwsExport, period: date) -> list[tuple[re.Pattern, str]]:
     """Where a delivery of `period` may keep its files, relative to s3_uri: (pattern, how to show it)."""
     name = re.escape(export.name)
     if export.format == "cur1":
@@ -509,7 +412,7 @@ def _v1_period(period: date) -> str:
     return f"{period:%Y%m%d}-{following:%Y%m%d}"
 
 
-def _locate(listed_uri: str, manifest_uri: str, export: ExportConfig, period: date, root) -> DataFile:
+def _locate(listed_uri: str, manifest_uri: str, export: AwsExport, period: date, root) -> DataFile:
     """Map a listed S3 URI to where the pipeline reads it; refuse anything outside the period's folders."""
     folders = _period_folders(export, period)
     prefix = f"{export.s3_uri}/"
@@ -527,7 +430,7 @@ def _locate(listed_uri: str, manifest_uri: str, export: ExportConfig, period: da
     return DataFile(listed_uri=listed_uri, read_uri=str(root / relative))
 
 
-def _elsewhere_hint(listed_uri: str, export: ExportConfig, folders) -> str:
+def _elsewhere_hint(listed_uri: str, export: AwsExport, folders) -> str:
     """Blame s3_uri only when the file is exactly where this period's files belong, under another prefix."""
     for pattern, _ in folders:
         found = re.search("/" + pattern.pattern, listed_uri, pattern.flags)

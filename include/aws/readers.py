@@ -15,13 +15,11 @@ import pyarrow.parquet as pq
 from isal import igzip
 
 from include.aws.columns import WarehouseColumn, athena_column_name, legacy_cur_columns
-from include.aws.manifests import Delivery
-from include.settings import AWS_DATASETS
+from include.aws.provider import AWS
+from include.providers.deliveries import Delivery
 from include.sql import sql_identifier, sql_literal
 from include.warehouse.loader import LoadRefused, LocalFile, MonthLoad
 
-SOURCE = "aws"
-SCHEMA = "aws_cur"
 # Columns the load adds beside the delivery's own: the file each row came from (`filename`, then
 # `_local_file`) and the lineage the loader and the dataset view add (include/warehouse/loader.py).
 LOADER_COLUMNS = ("filename", "_local_file", "_export", "_billing_period", "_source_file", "_manifest_version")
@@ -235,10 +233,10 @@ def reader_for(delivery: Delivery):
         return ParquetReader(delivery.columns if fmt != "cur1" else (), COST_COLUMNS[fmt])
     if fmt == "cur1" and all(name.endswith((".csv.gz", ".csv")) for name in names):
         if not delivery.columns:
-            raise LoadRefused(f"{delivery.manifest_uri}: manifest lists no columns; cannot check the CSV headers")
+            raise LoadRefused(f"{delivery.delivery_uri}: manifest lists no columns; cannot check the CSV headers")
         return LegacyCsvReader(delivery.columns)
     raise LoadRefused(
-        f"{delivery.manifest_uri}: unsupported data files for format {fmt}: {names[:3]} "
+        f"{delivery.delivery_uri}: unsupported data files for format {fmt}: {names[:3]} "
         "(use GZIP CSV or Parquet; ZIP-compressed CUR is not supported)"
     )
 
@@ -246,13 +244,13 @@ def reader_for(delivery: Delivery):
 def month_load(delivery: Delivery, files: list[LocalFile]) -> MonthLoad:
     reader = reader_for(delivery)
     return MonthLoad(
-        source=SOURCE,
-        schema=SCHEMA,
+        provider=AWS.name,
+        schema=AWS.schema,
         export=delivery.export.name,
         table_stem=delivery.export.table_stem,
-        dataset=AWS_DATASETS[delivery.export.format],
+        dataset=AWS.datasets[delivery.export.format],
         billing_period=delivery.billing_period,
-        manifest_uri=delivery.manifest_uri,
+        delivery_uri=delivery.delivery_uri,
         version=delivery.version,
         files=files,
         reader=reader,

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from include.periods import is_month
 from include.serving.publish import month_fingerprints
 from include.settings import PROJECT_ROOT
 from include.sql import sql_identifier, sql_literal
@@ -42,7 +43,6 @@ JUNIT_FILE = "focus-validator.xml"  # every rule: passed, failed, errored or ski
 FINDINGS_FILE = "violations.json"  # each rule that did not pass: the validator's message, count, sample rows
 EXAMPLES_PER_RULE = 3
 
-_MONTH = re.compile(r"\d{4}-\d{2}")
 _RULE_ID = re.compile(r"[A-Za-z]+-[A-Z]-\d{3}-[A-Z]")
 _ALLOWLIST_COLUMNS = ["rule_id", "defect", "upstream"]
 _DATA_SUFFIXES = (".csv", ".parquet")
@@ -189,7 +189,7 @@ def validate_mart(warehouse_path: Path, report_dir: Path, billing_periods: Seque
     without rows (restated to nothing, or withdrawn) leave nothing to judge: the validator does not
     run, `report_dir` gets no report, and the verdict says that no rows were judged.
     """
-    months = [month for month in billing_periods if _MONTH.fullmatch(month)]
+    months = [month for month in billing_periods if is_month(month)]
     export, parameters = f"SELECT * FROM {MART}", []
     if months:
         export += " WHERE x_BillingPeriod IN (SELECT unnest(?::DATE[]))"

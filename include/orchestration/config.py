@@ -1,4 +1,8 @@
-"""Read the project's Airflow Variables in one place (see README, "Configuration reference")."""
+"""Read the project's Airflow Variables, in one place (see README, "Configuration reference").
+
+Each value's text goes to the plain parser of its concern: `include.settings` for the warehouse and
+the serving layer, the provider's own (`Provider.parse_exports`) for its exports.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,10 @@ from pathlib import Path
 
 from airflow.sdk import Variable
 
-from include.settings import ExportConfig, parse_aws_exports, resolve_serving_path, resolve_warehouse_path
+from include.providers.contract import Provider
+from include.providers.deliveries import ExportConfig
+from include.settings import resolve_serving_path, resolve_warehouse_path
 
-AWS_EXPORTS_VARIABLE = "finops_aws_exports"
 WAREHOUSE_PATH_VARIABLE = "finops_warehouse_path"
 SERVING_PATH_VARIABLE = "finops_serving_path"
 # The trigger form's Param: billing months (YYYY-MM) to reload even if already loaded.
@@ -17,8 +22,9 @@ BILLING_PERIODS_PARAM = "billing_periods"
 WRITER_POOL = "duckdb_writer"
 
 
-def aws_exports() -> list[ExportConfig]:
-    return parse_aws_exports(Variable.get(AWS_EXPORTS_VARIABLE, default="[]"))
+def exports(provider: Provider) -> list[ExportConfig]:
+    """The provider's exports, from its Variable (e.g. `finops_aws_exports`); none when it is unset."""
+    return provider.parse_exports(Variable.get(provider.exports_variable, default="[]"))
 
 
 def warehouse_path() -> Path:

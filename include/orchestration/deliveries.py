@@ -15,26 +15,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date
-from urllib.parse import urlsplit
 
-from airflow.sdk import ObjectStoragePath
-
-from include.aws.loading import record_refusals
-from include.aws.manifests import Delivery, DeliveryError, Discovery, Refusal, Skip, discover
-from include.aws.readers import SOURCE
 from include.failures import Failure, LedgerBusy, classify
 from include.orchestration.config import BILLING_PERIODS_PARAM
-from include.settings import ExportConfig
+from include.orchestration.loading import record_refusals
+from include.periods import parse_month
+from include.providers.contract import Provider
+from include.providers.deliveries import Delivery, DeliveryError, Discovery, ExportConfig, Refusal, Skip
 from include.warehouse.ledger import ERROR_CHARS, latest_errors, loaded_versions
 
 log = logging.getLogger(__name__)
-
-
-def storage_path(uri: str, conn_id: str) -> ObjectStoragePath:
-    """An ObjectStoragePath for an export URI; S3 paths carry the Airflow connection."""
-    if urlsplit(uri).scheme == "s3":
-        return ObjectStoragePath(uri, conn_id=conn_id)
-    return ObjectStoragePath(uri)
 
 
 def requested_periods(context) -> list[date]:
@@ -46,9 +36,9 @@ def requested_periods(context) -> list[date]:
     run_type = getattr(dag_run.run_type, "value", dag_run.run_type)  # an enum in the Task SDK
     partition_key = getattr(dag_run, "partition_key", None)
     if partition_key and run_type == "backfill":
-        return [date.fromisoformat(f"{partition_key}-01")]
+        return [parse_month(partition_key)]
     params = context.get("params") or {}
-    return sorted({date.fromisoformat(f"{period}-01") for period in params.get(BILLING_PERIODS_PARAM) or []})
+    return sorted({parse_month(period) for period in params.get(BILLING_PERIODS_PARAM) or []})
 
 
 @dataclass
@@ -90,17 +80,17 @@ class DeliveryPlan:
         return "\n".join(lines)
 
 
-def plan_deliveries(export: ExportConfig, warehouse, periods: list[date]) -> DeliveryPlan:
+def plan_deliveries(provider: Provider, export: ExportConfig, warehouse, periods: list[date]) -> DeliveryPlan:
     """Deliveries of `periods` when given (forced reload), else those whose version is not in the ledger.
 
-    Logs the plan; a folder with nothing delivered yet (missing, empty, or only what AWS creates before
+    Logs the plan; a folder with nothing delivered yet (missing, empty, or only what the cloud creates before
     the first month) is a warning; what discovery refuses (of the periods asked for, when given) is an
     error and in `refused`; a folder that could not be surveyed has `survey_error` (an error, a warning
     when transient). Raises LedgerBusy when the ledger stays locked.
     """
-    discovery, survey_error = _survey(storage_path(export.uri, export.conn_id), export)
+    discovery, survey_error = _survey(provider, export)
     plan = DeliveryPlan(discovery=discovery, skipped=list(discovery.skipped), survey_error=survey_error)
-    loaded = {} if periods else loaded_versions(warehouse, SOURCE, export.name)
+    loaded = {} if periods else loaded_versions(warehouse, provider.name, export.name)
     if loaded is None:
         raise LedgerBusy(f"export {export.name}: the load ledger in {warehouse} stays locked by another writer")
     for skip in discovery.skipped:
@@ -124,11 +114,12 @@ def plan_deliveries(export: ExportConfig, warehouse, periods: list[date]) -> Del
     return plan
 
 
-def _survey(root, export: ExportConfig) -> tuple[Discovery, Exception | None]:
+def _survey(provider: Provider, export: ExportConfig) -> tuple[Discovery, Exception | None]:
     """What discovery finds; when it raises, a deterministic error (its folder holds no layout, access
     denied) refuses the export's folder as a whole, and any other is returned, to be reported, not recorded."""
+    root = provider.open_path(export.uri, export.conn_id)
     try:
-        return discover(root, export), None
+        return provider.discover(root, export), None
     except Exception as err:
         discovery = Discovery(export=export, folder=str(root / export.name))
         if classify(err) is not Failure.DETERMINISTIC:
@@ -139,7 +130,7 @@ def _survey(root, export: ExportConfig) -> tuple[Discovery, Exception | None]:
 
 
 def _decide(plan: DeliveryPlan, delivery: Delivery, periods: list[date], loaded: dict[date, str]) -> None:
-    line = f"{delivery.period_label} {delivery.layout} {delivery.manifest_uri}, version {delivery.version}"
+    line = f"{delivery.period_label} {delivery.layout} {delivery.delivery_uri}, version {delivery.version}"
     if periods:
         reason = None if delivery.billing_period in periods else "not among the billing periods this run reloads"
         load = " → load (reload requested)"
@@ -148,7 +139,7 @@ def _decide(plan: DeliveryPlan, delivery: Delivery, periods: list[date], loaded:
         reason = "this version is already loaded" if loaded_version == delivery.version else None
         load = f" (loaded: {loaded_version or 'none'}) → load"
     if reason:
-        plan.skipped.append(Skip(delivery.billing_period, delivery.manifest_uri, reason))
+        plan.skipped.append(Skip(delivery.billing_period, delivery.delivery_uri, reason))
         plan.decisions.append(f"{line} → skip: {reason}")
     else:
         plan.to_load.append(delivery)
@@ -164,12 +155,12 @@ class Survey:
     not_surveyed: list[str]  # the exports that could not be surveyed this time, and why (not in the ledger)
 
 
-def survey_exports(exports: list[ExportConfig], warehouse, periods: list[date]) -> Survey:
+def survey_exports(provider: Provider, exports: list[ExportConfig], warehouse, periods: list[date]) -> Survey:
     """Plan every export (each logging its plan) and record in the ledger what discovery refused, unless
     the ledger says so already. Writes the warehouse: run it where the other writers wait."""
-    plans = [plan_deliveries(export, warehouse, periods) for export in exports]
+    plans = [plan_deliveries(provider, export, warehouse, periods) for export in exports]
     refusals = [refusal for plan in plans for refusal in plan.refused]
-    record_refusals(warehouse, _not_recorded_yet(warehouse, refusals))
+    record_refusals(warehouse, provider, _not_recorded_yet(warehouse, provider, refusals))
     return Survey(
         to_load=[delivery for plan in plans for delivery in plan.to_load],
         refused=[str(refusal) for refusal in refusals],
@@ -177,26 +168,31 @@ def survey_exports(exports: list[ExportConfig], warehouse, periods: list[date]) 
     )
 
 
-def _not_recorded_yet(warehouse, refusals: list[Refusal]) -> list[Refusal]:
+def _not_recorded_yet(warehouse, provider: Provider, refusals: list[Refusal]) -> list[Refusal]:
     """The refusals whose delivery's newest failed ledger row says something else, or that have none: a
     manifest that stays broken is one row, not one more every run."""
 
     def key(refusal: Refusal) -> tuple:
         return refusal.export.name, refusal.billing_period, refusal.version
 
-    recorded = latest_errors(warehouse, SOURCE, [key(refusal) for refusal in refusals])
+    recorded = latest_errors(warehouse, provider.name, [key(refusal) for refusal in refusals])
     return [refusal for refusal in refusals if recorded.get(key(refusal)) != str(refusal)[:ERROR_CHARS]]
 
 
 def refusal_report(
-    warehouse, refused: list[str], not_surveyed: list[str], to_load: list[Delivery], loaded: list[dict]
+    provider: Provider,
+    warehouse,
+    refused: list[str],
+    not_surveyed: list[str],
+    to_load: list[Delivery],
+    loaded: list[dict],
 ) -> str | None:
     """Why the run must fail, or None: what discovery refused (`refused`, in the ledger), every export it
     could not survey (`not_surveyed`), and every delivery of `to_load` that `loaded` (the summaries of the
     loads that succeeded) lacks, with its error from the ledger."""
     done = {(summary["export"], summary["billing_period"]) for summary in loaded}
     missing = [d for d in to_load if (d.export.name, d.period_label) not in done]
-    errors = latest_errors(warehouse, SOURCE, [(d.export.name, d.billing_period, d.version) for d in missing])
+    errors = latest_errors(warehouse, provider.name, [(d.export.name, d.billing_period, d.version) for d in missing])
     lines = list(refused)
     for delivery in missing:
         error = errors.get((delivery.export.name, delivery.billing_period, delivery.version))

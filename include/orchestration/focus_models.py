@@ -1,16 +1,21 @@
 """The dbt project as a Cosmos task group: FOCUS models built right after a load, in the DAG run.
 
-Cosmos renders one Airflow task per dbt seed and the mart from `dbt/target/manifest.json` (built by
-`make`, `make dbt-manifest`, or the image build), so parsing the DAG never runs dbt; without the
-manifest the DAG refuses to parse rather than fall back to a slow `dbt ls` on every parse. Staging
-and intermediate models are ephemeral (inlined into the mart), so they render as no-op tasks. Every
-dbt task writes DuckDB, so all of them run in the `duckdb_writer` pool; the warehouse path and the
-months to rebuild come from the run (XCom of `plan_focus_build`), not from parse time.
+Cosmos renders the group from `dbt/target/manifest.json` (built by `make`, `make dbt-manifest`, or
+the image build), so parsing the DAG never runs dbt; without the manifest the DAG refuses to parse
+rather than fall back to a slow `dbt ls` on every parse. It runs in Cosmos's watcher mode: one
+task, the producer, runs a single `dbt build` of the seeds and models, and one task per model
+reports that model's outcome from the producer's events (`cost_and_usage_run`; the ephemeral
+staging and intermediate models and the seeds render as no-op tasks); the tests run after, as one
+`dbt test` (`dbt_test`). Every task that can run dbt writes DuckDB, so all of them are in the
+`duckdb_writer` pool: the producer, the test task, and the model task too, which on a retry or a
+manual clear runs dbt for its model itself. The warehouse path and the source partitions to rebuild
+come from the run (XCom of `plan_focus_build`), not from parse time, and reach dbt as environment
+variables: a `--vars` value that changes every run would make dbt re-parse the whole project.
 
-The months to rebuild are those the run loaded and every month where the mart does not hold what the
-ledger says is loaded (`stale_partitions`): a load commits before dbt runs, so a dbt build that fails
-after it leaves the mart behind the warehouse, and the next run (the plan task runs in every run, even
-one that loads nothing) brings it back in step.
+The partitions to rebuild are those the run loaded and every one where the mart does not hold what
+the ledger says is loaded (`stale_partitions`): a load commits before dbt runs, so a dbt build that
+fails after it leaves the mart behind the warehouse, and the next run (the plan task runs in every
+run, even one that loads nothing) brings it back in step.
 """
 
 from __future__ import annotations
@@ -20,7 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+from cosmos.constants import (
+    PRODUCER_WATCHER_DONE_TASK_ID,
+    PRODUCER_WATCHER_TASK_ID,
+    ExecutionMode,
+    InvocationMode,
+    LoadMode,
+    SeedRenderingBehavior,
+    TestBehavior,
+)
 
 from include.orchestration.config import WRITER_POOL
 from include.settings import PROJECT_ROOT
@@ -41,11 +54,17 @@ class StalePartition:
     why: str
 
 
-def focus_build_plan(warehouse: Path, loaded: list[dict]) -> dict:
-    """What the dbt tasks need from this run: the absolute warehouse path and the months to rebuild.
+def source_partition(dataset: str, export: str, billing_period: str) -> str:
+    """The mart's `x_SourcePartition` of one export's month (YYYY-MM), as dbt's `source_lineage_columns` makes it."""
+    return f"{dataset}/{export}/{billing_period}"
 
-    The months are those of `loaded` (this run's load summaries) and of every stale partition. With
-    none, the dbt tasks are skipped: to them no month means every month.
+
+def focus_build_plan(warehouse: Path, loaded: list[dict]) -> dict:
+    """What the dbt tasks need from this run: the absolute warehouse path and the source partitions to
+    rebuild, and for validation and publishing, which go by month, the partitions' billing months.
+
+    The partitions are those of `loaded` (this run's load summaries: `dataset`, `export`, `billing_period`)
+    and every stale one. With none, the dbt tasks are skipped: to them no partition means every partition.
     """
     from airflow.sdk.exceptions import AirflowSkipException
 
@@ -53,10 +72,15 @@ def focus_build_plan(warehouse: Path, loaded: list[dict]) -> dict:
     stale = stale_partitions(warehouse)
     for partition in stale:
         log.warning("rebuilding %s: %s", partition.partition, partition.why)
-    periods = sorted({summary["billing_period"] for summary in loaded} | {p.billing_period for p in stale})
-    if not periods:
+    partitions = {source_partition(s["dataset"], s["export"], s["billing_period"]) for s in loaded}
+    partitions |= {partition.partition for partition in stale}
+    if not partitions:
         raise AirflowSkipException("nothing to rebuild: no month loaded, and the mart holds what the ledger loaded")
-    return {"warehouse": str(warehouse), "billing_periods": ",".join(periods)}
+    return {
+        "warehouse": str(warehouse),
+        "source_partitions": ",".join(sorted(partitions)),
+        "billing_periods": ",".join(sorted({partition.rsplit("/", 1)[1] for partition in partitions})),
+    }
 
 
 def stale_partitions(warehouse: Path) -> list[StalePartition]:
@@ -70,7 +94,7 @@ def stale_partitions(warehouse: Path) -> list[StalePartition]:
     import duckdb  # here: the DAG file imports this module, and parsing it stays light
 
     from include.serving.publish import MART
-    from include.warehouse.ledger import EXPORTS_TABLE, LEDGER_TABLE
+    from include.warehouse.ledger import ledger_relation
 
     if not Path(warehouse).exists():
         return []
@@ -79,15 +103,16 @@ def stale_partitions(warehouse: Path) -> list[StalePartition]:
             f"{schema}.{table}"
             for schema, table in con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall()
         }
-        loaded = {}
-        if {LEDGER_TABLE, EXPORTS_TABLE} <= tables:
+        loaded, ledger = {}, ledger_relation(con)
+        if ledger is not None:
             rows = con.execute(
-                f"SELECT exports.dataset || '/' || ledger.export || '/' || strftime(ledger.billing_period, '%Y-%m'), "
-                f"strftime(ledger.billing_period, '%Y-%m'), ledger.version, ledger.rows "
-                f"FROM {LEDGER_TABLE} AS ledger JOIN {EXPORTS_TABLE} AS exports USING (source, export) "
-                "WHERE ledger.status = 'loaded'"
+                "SELECT dataset, export, strftime(billing_period, '%Y-%m'), version, rows "
+                f"FROM {ledger} WHERE status = 'loaded'"
             ).fetchall()
-            loaded = {partition: (month, version, count) for partition, month, version, count in rows}
+            loaded = {
+                source_partition(dataset, export, month): (month, version, count)
+                for dataset, export, month, version, count in rows
+            }
         held = {}
         if MART in tables:
             rows = con.execute(
@@ -124,20 +149,52 @@ def focus_models(group_id: str = "focus_models", manifest: Path = DBT_MANIFEST) 
     # Cosmos wraps the path in an ObjectStoragePath, whose first use loads every provider's file system
     # (~1.2 s of each parse); the manifest is a local file, and a plain Path serves the same calls.
     project.manifest_path = manifest
-    return DbtTaskGroup(
+    group = DbtTaskGroup(
         group_id=group_id,
         project_config=project,
         profile_config=ProfileConfig(
             profile_name="open_finops", target_name="warehouse", profiles_yml_filepath=DBT_PROJECT / "profiles.yml"
         ),
-        execution_config=ExecutionConfig(execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER),
-        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_ALL),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.WATCHER,
+            invocation_mode=InvocationMode.DBT_RUNNER,
+            # Cosmos turns a producer retry into a skip (a second build would race the model tasks): none is made.
+            setup_operator_args={"pool": WRITER_POOL, "retries": 0},
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.AFTER_ALL,
+            # Seeds are built by the producer's `dbt build` in every run (~1 s), so a new or restored warehouse
+            # always has them. Not WHEN_SEED_CHANGES: it keeps the seeds' checksum in an Airflow Variable, not in
+            # the warehouse, and would skip the seeds of a warehouse that does not have them.
+            seed_rendering_behavior=SeedRenderingBehavior.RENDER_ONLY,
+            # The run's own Asset events say what changed; one per dbt model would only add scheduler work.
+            emit_datasets=False,
+        ),
         operator_args={
             "pool": WRITER_POOL,
             "install_deps": False,
-            "env": {"FINOPS_WAREHOUSE_PATH": _from_plan("warehouse")},
-            "vars": {"billing_periods": _from_plan("billing_periods")},
+            "env": {
+                "FINOPS_WAREHOUSE_PATH": _from_plan("warehouse"),
+                "FINOPS_SOURCE_PARTITIONS": _from_plan("source_partitions"),
+            },
             # a failing model or data test fails the same way again: show it at once
             "retries": 0,
         },
     )
+    _start_model_tasks_after_the_producer(group)
+    return group
+
+
+def _start_model_tasks_after_the_producer(group: DbtTaskGroup) -> None:
+    """The model tasks only read what the producer reported: they start once it has finished.
+
+    Cosmos wires this for a DbtDag only. In a task group the model tasks would start beside the
+    producer and wait for its report deferred, on the triggerer (`dag.test()` can hang on that); started
+    after it, each finds its model's outcome at once, and a failed build fails them as upstream_failed.
+    """
+    producer = group.children[f"{group.group_id}.{PRODUCER_WATCHER_TASK_ID}"]
+    done = group.children[f"{group.group_id}.{PRODUCER_WATCHER_DONE_TASK_ID}"]
+    for task in list(group.children.values()):
+        if task not in (producer, done) and not task.upstream_task_ids & group.children.keys():
+            producer >> task

@@ -13,7 +13,8 @@ import datetime
 from airflow.timetables.base import DagRunInfo
 from airflow.timetables.trigger import CronPartitionTimetable
 
-MONTH_KEY_FORMAT = "%Y-%m"
+from include.periods import MONTH_FORMAT
+from include.settings import DEFAULT_SCHEDULE
 
 
 class BillingMonthTimetable(CronPartitionTimetable):
@@ -21,12 +22,12 @@ class BillingMonthTimetable(CronPartitionTimetable):
     # backfilled month, so Airflow never mistakes one for the other.
     def __init__(
         self,
-        cron: str = "17 */6 * * *",
+        cron: str = DEFAULT_SCHEDULE,
         *,
         timezone="UTC",
         run_offset=None,
         run_immediately=False,
-        key_format: str = MONTH_KEY_FORMAT,
+        key_format: str = MONTH_FORMAT,
     ):
         super().__init__(
             cron, timezone=timezone, run_offset=run_offset, run_immediately=run_immediately, key_format=key_format
@@ -44,6 +45,6 @@ class BillingMonthTimetable(CronPartitionTimetable):
                 run_after=current,
                 data_interval=None,
                 partition_date=current,
-                partition_key=current.strftime(MONTH_KEY_FORMAT),
+                partition_key=current.strftime(MONTH_FORMAT),
             )
             current = current.add(months=1)

@@ -61,12 +61,13 @@ from pathlib import Path
 import duckdb
 
 from include.aws.readers import COST_COLUMNS
-from include.settings import AWS_DATASETS, serving_grace_s
+from include.aws.settings import AWS_DATASETS
+from include.periods import checked_month
+from include.settings import PROJECT_ROOT, serving_grace_s
 from include.sql import sql_identifier, sql_literal, sql_qualified
+from include.warehouse.ledger import LEDGER_TABLE, ledger_relation
 
 MART = "focus.cost_and_usage"
-LEDGER = "finops_meta.load_ledger"
-EXPORTS = "finops_meta.exports"  # each export's dataset
 COST_AND_USAGE_DIR = "cost_and_usage"
 LEDGER_DIR = "load_ledger"
 VALIDATION_DIR = "focus_validation"
@@ -77,10 +78,12 @@ VALIDATION_HISTORY = 500  # verdicts kept; one per DAG run that rebuilt months
 PASSED, NOT_RUN = "passed", "not run"  # the statuses that may serve a month (see the module's docstring)
 NOT_VALIDATED = "not validated"  # why a month no verdict covers is held back
 CHANGED_SINCE_VALIDATION = "changed since validation"  # why a month whose rows are not those validated is held back
-# When one billing account's month arrives through several exports (a CUR → CUR 2.0 migration,
-# or a FOCUS export beside a CUR), dashboards read one of them, in this order, so no cost counts twice.
-DATASET_PREFERENCE = tuple(AWS_DATASETS[fmt] for fmt in ("focus1.2", "focus1.0", "cur2", "cur1"))  # x_Dataset values
-_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+# When one billing account's month arrives through several exports (a CUR → CUR 2.0 migration, or a FOCUS
+# export beside a CUR), dashboards read the export whose dataset ranks first in this dbt seed (`serving_rank`,
+# lowest first), so no cost counts twice. dbt loads the same file (reference.datasets): a provider's new
+# dataset is a row there.
+DATASETS_SEED = PROJECT_ROOT / "dbt" / "seeds" / "datasets.csv"
+_DATASETS_COLUMNS = {"dataset": "VARCHAR", "provider": "VARCHAR", "serving_rank": "INTEGER"}  # the seed's, in order
 _PARQUET_OPTIONS = "(FORMAT parquet, COMPRESSION zstd)"
 _VERSIONS = "part*.parquet"  # a folder's versions, and a month's part.parquet from before versions (sorts last)
 _VERSION = re.compile(r"part-(\d{20})(-withdrawn)?\.parquet")
@@ -90,7 +93,9 @@ SOURCE_COST_COLUMNS = {
     for fmt in AWS_DATASETS
 }
 _BY_CURRENCY = "STRUCT(currency VARCHAR, billed_cost DECIMAL(38, 18))[]"
-_LOADED_SUMS = f"STRUCT(source VARCHAR, export VARCHAR, billing_period DATE, billed_cost_by_currency {_BY_CURRENCY})[]"
+_LOADED_SUMS = (
+    f"STRUCT(provider VARCHAR, export VARCHAR, billing_period DATE, billed_cost_by_currency {_BY_CURRENCY})[]"
+)
 _NEWEST_FIRST = 10**20 - 1  # a version's number is this minus its publish time in ns
 _MOST_FOLDERS = 100_000  # more served folders than this and a reader's join would open superseded versions
 _SCAN_CARDINALITY = 10**12  # what the views tell DuckDB a scan returns (see _newest_versions_sql)
@@ -187,7 +192,7 @@ def publish(
     Reads the warehouse read-only; run it where no writer holds the file (the writer pool).
     """
     serving_root = Path(serving_root)
-    requested = {_checked_month(month) for month in billing_periods}
+    requested = {checked_month(month) for month in billing_periods}
     _ensure_validation_history(serving_root)
     verdicts = latest_verdicts(serving_root)
     with duckdb.connect(str(warehouse_path), read_only=True) as con:
@@ -216,7 +221,7 @@ def month_fingerprints(con: duckdb.DuckDBPyConnection, billing_periods: Iterable
     if billing_periods is None:
         rows = con.execute(f"SELECT strftime(x_BillingPeriod, '%Y-%m'), {_FINGERPRINT} FROM {MART} GROUP BY ALL")
         return dict(rows.fetchall())
-    months = sorted({_checked_month(month) for month in billing_periods})
+    months = sorted({checked_month(month) for month in billing_periods})
     if not months:
         return {}
     rows = con.execute(
@@ -362,20 +367,32 @@ def _conformed(source: str, present: dict[str, str], columns: list[tuple[str, st
     return f"SELECT {select} FROM {source}"
 
 
+def serving_ranks() -> dict[str, int]:
+    """{dataset: serving rank} from the datasets seed (DATASETS_SEED); of one account's exports the lowest is served."""
+    with duckdb.connect(":memory:") as con:
+        return dict(con.execute(f"SELECT dataset, serving_rank FROM {_datasets_sql()}").fetchall())
+
+
+def _datasets_sql() -> str:
+    columns = ", ".join(f"{sql_literal(name)}: {sql_literal(kind)}" for name, kind in _DATASETS_COLUMNS.items())
+    return f"read_csv({sql_literal(str(DATASETS_SEED))}, header = true, columns = {{{columns}}})"
+
+
 def _served_rows_sql(month: str) -> str:
-    """One export per provider, billing account and month (DATASET_PREFERENCE), all its rows."""
+    """One export per provider, billing account and month (the best-ranked dataset, `serving_ranks`), all its rows.
+
+    A dataset the seed does not rank comes last; between exports of one rank, the first by name."""
     period = f"DATE {sql_literal(f'{month}-01')}"
-    preference = ", ".join(sql_literal(dataset) for dataset in DATASET_PREFERENCE)
     return f"""
         WITH exports AS (
             SELECT DISTINCT ProviderName, BillingAccountId, x_ExportName, x_Dataset
             FROM {MART} WHERE x_BillingPeriod = {period}
         ), chosen AS (
-            SELECT ProviderName, BillingAccountId, x_ExportName FROM exports
+            SELECT ProviderName, BillingAccountId, x_ExportName
+            FROM exports LEFT JOIN {_datasets_sql()} AS datasets ON datasets.dataset = exports.x_Dataset
             QUALIFY row_number() OVER (
                 PARTITION BY ProviderName, BillingAccountId
-                ORDER BY coalesce(list_position([{preference}], x_Dataset), 99),
-                         x_ExportName
+                ORDER BY datasets.serving_rank NULLS LAST, x_ExportName
             ) = 1
         )
         SELECT mart.* FROM {MART} AS mart
@@ -386,31 +403,33 @@ def _served_rows_sql(month: str) -> str:
 
 def _publish_ledger(con: duckdb.DuckDBPyConnection, serving_root: Path) -> int:
     """The load ledger, each loaded month with its billed cost per currency (`_billed_cost_by_currency`)."""
-    sums = _billed_cost_by_currency(con, newest_version(serving_root / LEDGER_DIR))
+    ledger = ledger_relation(con) or LEDGER_TABLE  # none: DuckDB's error names the missing table
+    sums = _billed_cost_by_currency(con, ledger, newest_version(serving_root / LEDGER_DIR))
     query = f"""
-        SELECT ledger.source, ledger.export, strftime(ledger.billing_period, '%Y-%m') AS billing_period,
-               ledger.status, ledger.version, ledger.rows, ledger.billed_cost, sums.billed_cost_by_currency,
-               ledger.loaded_at, ledger.duration_s, ledger.manifest_uri, ledger.table_name, ledger.error
-        FROM {LEDGER} AS ledger
+        SELECT ledger.provider, ledger.export, ledger.dataset,
+               strftime(ledger.billing_period, '%Y-%m') AS billing_period, ledger.status, ledger.version,
+               ledger.rows, ledger.billed_cost, sums.billed_cost_by_currency,
+               ledger.loaded_at, ledger.duration_s, ledger.delivery_uri, ledger.table_name, ledger.error
+        FROM {ledger} AS ledger
         LEFT JOIN (
-            SELECT entry.source, entry.export, entry.billing_period, entry.billed_cost_by_currency
+            SELECT entry.provider, entry.export, entry.billing_period, entry.billed_cost_by_currency
             FROM (SELECT unnest(?::{_LOADED_SUMS}) AS entry)
         ) AS sums
-            ON ledger.status = 'loaded' AND sums.source = ledger.source AND sums.export = ledger.export
+            ON ledger.status = 'loaded' AND sums.provider = ledger.provider AND sums.export = ledger.export
             AND sums.billing_period = ledger.billing_period
         ORDER BY ledger.loaded_at
     """
     return _write_version(con, query, serving_root / LEDGER_DIR, parameters=[sums])
 
 
-def _billed_cost_by_currency(con: duckdb.DuckDBPyConnection, served_ledger: Path | None) -> list[dict]:
+def _billed_cost_by_currency(con: duckdb.DuckDBPyConnection, ledger: str, served_ledger: Path | None) -> list[dict]:
     """Each loaded month's Σ cost per currency in its month table: the ledger's billed_cost (a checksum across
     currencies) split by currency, the reconciliation's source side. A load the served ledger has them of
     (the same export, month, version and time) keeps them; a month table without its cost column has none."""
     known = _served_billed_cost_by_currency(con, served_ledger)
     loaded = con.execute(
-        f"SELECT source, export, billing_period, version, loaded_at, table_name, dataset FROM {LEDGER} "
-        f"LEFT JOIN {EXPORTS} USING (source, export) WHERE status = 'loaded'"
+        f"SELECT provider, export, billing_period, version, loaded_at, table_name, dataset FROM {ledger} "
+        "WHERE status = 'loaded'"
     ).fetchall()
     columns = {
         f"{schema}.{table}": set(names)
@@ -419,8 +438,8 @@ def _billed_cost_by_currency(con: duckdb.DuckDBPyConnection, served_ledger: Path
         ).fetchall()
     }
     sums = []
-    for source, export, period, version, loaded_at, table, dataset in loaded:
-        by_currency = known.get((source, export, f"{period:%Y-%m}", version, loaded_at))
+    for provider, export, period, version, loaded_at, table, dataset in loaded:
+        by_currency = known.get((provider, export, f"{period:%Y-%m}", version, loaded_at))
         cost, currency = SOURCE_COST_COLUMNS.get(dataset, (None, None))
         if by_currency is None and cost in columns.get(table, ()):
             currency_sql = sql_identifier(currency) if currency in columns[table] else "NULL"
@@ -430,22 +449,24 @@ def _billed_cost_by_currency(con: duckdb.DuckDBPyConnection, served_ledger: Path
             ).fetchall()
             by_currency = [{"currency": name, "billed_cost": total} for name, total in totals]
         if by_currency is not None:
-            sums.append(
-                {"source": source, "export": export, "billing_period": period, "billed_cost_by_currency": by_currency}
-            )
+            entry = {"provider": provider, "export": export, "billing_period": period}
+            sums.append(entry | {"billed_cost_by_currency": by_currency})
     return sums
 
 
 def _served_billed_cost_by_currency(con: duckdb.DuckDBPyConnection, served_ledger: Path | None) -> dict[tuple, list]:
-    """(source, export, YYYY-MM, version, loaded_at) → billed_cost_by_currency, of the loads in the served ledger."""
+    """(provider, export, YYYY-MM, version, loaded_at) → billed_cost_by_currency, of the loads in the served ledger
+    (one served before the ledger's `provider` column calls it `source`)."""
     if served_ledger is None:
         return {}
-    source = _read_version(served_ledger)
-    if "billed_cost_by_currency" not in dict(_columns(con, f"FROM {source}")):
+    served = _read_version(served_ledger)
+    columns = dict(_columns(con, f"FROM {served}"))
+    if "billed_cost_by_currency" not in columns:
         return {}
+    provider = "provider" if "provider" in columns else "source"
     rows = con.execute(
-        "SELECT source, export, billing_period, version, loaded_at, billed_cost_by_currency "
-        f"FROM {source} WHERE status = 'loaded' AND billed_cost_by_currency IS NOT NULL"
+        f"SELECT {provider}, export, billing_period, version, loaded_at, billed_cost_by_currency "
+        f"FROM {served} WHERE status = 'loaded' AND billed_cost_by_currency IS NOT NULL"
     ).fetchall()
     return {tuple(row[:5]): row[5] for row in rows}
 
@@ -540,9 +561,3 @@ def _mart_months(con: duckdb.DuckDBPyConnection) -> set[str]:
         return set()
     rows = con.execute(f"SELECT DISTINCT strftime(x_BillingPeriod, '%Y-%m') FROM {MART}").fetchall()
     return {month for (month,) in rows}
-
-
-def _checked_month(month: str) -> str:
-    if not _MONTH.fullmatch(month):
-        raise ValueError(f"billing period {month!r} must be YYYY-MM")
-    return month

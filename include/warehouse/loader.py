@@ -12,7 +12,6 @@ files that hold no row are refused, since emptying a month by mistake would eras
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,12 +23,13 @@ from typing import Protocol
 
 import duckdb
 
-from include.settings import AWS_DATASETS
+from include.aws.settings import AWS_DATASETS
+from include.settings import duckdb_memory_limit
 from include.sql import sql_identifier, sql_literal, sql_qualified
-from include.warehouse.ledger import EXPORTS_TABLE, LEDGER_TABLE, Attempt, ensure_ledger, record_attempt
+from include.warehouse.ledger import LEDGER_TABLE, Attempt, ensure_ledger, record_attempt
 
-# Warehouses written before each dataset had one id (include/settings.py AWS_DATASETS) registered AWS
-# exports under the format with `_` for `.`, and had dbt's staging and intermediate models as views
+# Warehouses written before each dataset had one id (include/aws/settings.py AWS_DATASETS) recorded AWS
+# exports' datasets under the format with `_` for `.`, and had dbt's staging and intermediate models as views
 # (ephemeral now) reading those datasets' views. `_migrate_old_dataset_ids` brings them up to date.
 _OLD_AWS_DATASET_IDS = {fmt.replace(".", "_"): dataset for fmt, dataset in AWS_DATASETS.items()}
 _OLD_DBT_VIEW_SCHEMAS = ("staging", "intermediate")
@@ -38,7 +38,7 @@ _OLD_DBT_VIEW_SCHEMAS = ("staging", "intermediate")
 def writer_settings() -> dict:
     """DuckDB spills to disk past the memory limit, so a month of any size loads in bounded RAM."""
     return {
-        "memory_limit": os.environ.get("FINOPS_DUCKDB_MEMORY_LIMIT", "1GB"),
+        "memory_limit": duckdb_memory_limit(),
         # Row order inside a month table carries no meaning; not keeping it saves memory and time.
         "preserve_insertion_order": False,
     }
@@ -72,15 +72,15 @@ class MonthReader(Protocol):
     def column_comments(self) -> dict[str, str]: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MonthLoad:
-    source: str
+    provider: str
     schema: str
     export: str
     table_stem: str
-    dataset: str  # the format's dataset id (e.g. aws_cur1); its exports are unioned into `sources_<source>.<dataset>`
+    dataset: str  # the format's dataset id (e.g. aws_cur1); its exports are unioned into `sources_<provider>.<dataset>`
     billing_period: date
-    manifest_uri: str
+    delivery_uri: str  # what the delivery was read from (the ledger's delivery_uri)
     version: str
     files: list[LocalFile]  # none: the export restated the month to nothing
     reader: MonthReader
@@ -93,19 +93,20 @@ class MonthLoad:
 
     @property
     def where(self) -> str:
-        return f"{self.export} {self.billing_period:%Y-%m} ({self.manifest_uri})"
+        return f"{self.export} {self.billing_period:%Y-%m} ({self.delivery_uri})"
 
     @property
     def attempt(self) -> Attempt:
         return month_attempt(
-            self.source,
-            self.schema,
-            self.export,
-            self.table_stem,
-            self.billing_period,
-            self.manifest_uri,
-            self.version,
-            [f.listed_uri for f in self.files],
+            provider=self.provider,
+            schema=self.schema,
+            export=self.export,
+            table_stem=self.table_stem,
+            dataset=self.dataset,
+            billing_period=self.billing_period,
+            delivery_uri=self.delivery_uri,
+            version=self.version,
+            files=[f.listed_uri for f in self.files],
         )
 
 
@@ -114,19 +115,36 @@ def _month_table(table_stem: str, billing_period: date) -> str:
     return f"{table_stem}_{billing_period:%Y_%m}"
 
 
+def _export_view(table_name: str, billing_period: date) -> tuple[str, str]:
+    """(schema, view) of the view over an export's months, from one month's `schema.table` (as month_attempt
+    names it; our schema names hold no dot)."""
+    schema, table = table_name.split(".", 1)
+    return schema, table.removesuffix(f"_{billing_period:%Y_%m}")
+
+
 def month_attempt(
-    source: str,
+    *,
+    provider: str,
     schema: str,
     export: str,
     table_stem: str,
+    dataset: str,
     billing_period: date | None,
-    where: str,
+    delivery_uri: str,
     version: str | None,
-    files: list[str],
+    files: list[str] | tuple[str, ...],
 ) -> Attempt:
     """The ledger's description of an attempt at one month (none: the export's folder was refused as a whole)."""
-    table = f"{schema}.{_month_table(table_stem, billing_period)}" if billing_period else None
-    return Attempt(source, export, billing_period, table, where, version, tuple(files))
+    return Attempt(
+        provider=provider,
+        export=export,
+        dataset=dataset,
+        billing_period=billing_period,
+        table_name=f"{schema}.{_month_table(table_stem, billing_period)}" if billing_period else None,
+        delivery_uri=delivery_uri,
+        version=version,
+        files=tuple(files),
+    )
 
 
 @dataclass(frozen=True)
@@ -350,17 +368,16 @@ def _swap_in(con: duckdb.DuckDBPyConnection, load: MonthLoad, rows: int, billed:
         for column, source_name in load.reader.column_comments().items():
             con.execute(f"COMMENT ON COLUMN {target}.{sql_identifier(column)} IS {sql_literal(source_name)}").fetchall()
         con.execute(
-            f"COMMENT ON TABLE {target} IS {sql_literal(f'{load.manifest_uri} version {load.version}')}"
+            f"COMMENT ON TABLE {target} IS {sql_literal(f'{load.delivery_uri} version {load.version}')}"
         ).fetchall()
         _refresh_export_view(con, load)
-        _register_export(con, load)
-        _refresh_dataset_view(con, load.source, load.dataset)
         con.execute(
             f"UPDATE {LEDGER_TABLE} SET status = 'superseded' "
-            "WHERE source = ? AND export = ? AND billing_period = ? AND status = 'loaded'",
-            [load.source, load.export, load.billing_period],
+            "WHERE provider = ? AND export = ? AND billing_period = ? AND status = 'loaded'",
+            [load.provider, load.export, load.billing_period],
         ).fetchall()
         record_attempt(con, load.attempt, "loaded", rows=rows, billed=billed, duration=duration)
+        _refresh_dataset_view(con, load.provider, load.dataset)  # reads the row just recorded
         con.execute("COMMIT").fetchall()
     except Exception:
         con.execute("ROLLBACK").fetchall()
@@ -378,31 +395,24 @@ def _refresh_export_view(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> Non
     con.execute(f"CREATE OR REPLACE VIEW {sql_qualified(load.schema, load.table_stem)} AS {union}").fetchall()
 
 
-def _register_export(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
-    """Which dataset the export belongs to, and the view over all its months."""
-    con.execute(
-        f"INSERT OR REPLACE INTO {EXPORTS_TABLE} VALUES (?, ?, ?, ?)",
-        [load.source, load.export, load.dataset, f"{load.schema}.{load.table_stem}"],
-    ).fetchall()
-
-
-def _refresh_dataset_view(con: duckdb.DuckDBPyConnection, source: str, dataset: str) -> None:
-    """`sources_<source>.<dataset>`: every export registered for one format, with `_export`; what dbt reads."""
+def _refresh_dataset_view(con: duckdb.DuckDBPyConnection, provider: str, dataset: str) -> None:
+    """`sources_<provider>.<dataset>`: the views of every export of one format that has loaded months, with
+    `_export`; what dbt reads. The ledger says which exports those are (its `dataset`)."""
     exports = con.execute(
-        f"SELECT export, relation FROM {EXPORTS_TABLE} WHERE source = ? AND dataset = ? ORDER BY export",
-        [source, dataset],
+        f"SELECT export, arg_max(table_name, billing_period), max(billing_period) FROM {LEDGER_TABLE} "
+        "WHERE provider = ? AND dataset = ? AND status = 'loaded' GROUP BY export ORDER BY export",
+        [provider, dataset],
     ).fetchall()
     union = " UNION ALL BY NAME ".join(
-        # `relation` is `schema.view` as _register_export wrote it; our schema names hold no dot
-        f"SELECT {sql_literal(export)} AS _export, * FROM {sql_qualified(*relation.split('.', 1))}"
-        for export, relation in exports
+        f"SELECT {sql_literal(export)} AS _export, * FROM {sql_qualified(*_export_view(table, period))}"
+        for export, table, period in exports
     )
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {sql_identifier(f'sources_{source}')}").fetchall()
-    con.execute(f"CREATE OR REPLACE VIEW {sql_qualified(f'sources_{source}', dataset)} AS {union}").fetchall()
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {sql_identifier(f'sources_{provider}')}").fetchall()
+    con.execute(f"CREATE OR REPLACE VIEW {sql_qualified(f'sources_{provider}', dataset)} AS {union}").fetchall()
 
 
 def _migrate_old_dataset_ids(con: duckdb.DuckDBPyConnection) -> None:
-    """A warehouse from before dataset ids: its exports re-registered under their ids, those views rebuilt,
+    """A warehouse from before dataset ids: its ledger rows given their ids, those datasets' views rebuilt,
     the old views dropped (with dbt's views of that time, which read them).
 
     Without it an export would reach the new views only on its next load, and a full dbt build
@@ -410,15 +420,15 @@ def _migrate_old_dataset_ids(con: duckdb.DuckDBPyConnection) -> None:
     """
     old_ids = list(_OLD_AWS_DATASET_IDS)
     placeholders = ", ".join("?" for _ in old_ids)
-    registered = con.execute(
-        f"SELECT DISTINCT dataset FROM {EXPORTS_TABLE} WHERE source = 'aws' AND dataset IN ({placeholders})", old_ids
+    recorded = con.execute(
+        f"SELECT DISTINCT dataset FROM {LEDGER_TABLE} WHERE provider = 'aws' AND dataset IN ({placeholders})", old_ids
     ).fetchall()
     old_views = con.execute(
         f"SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal "
         f"AND schema_name = 'sources_aws' AND view_name IN ({placeholders})",
         old_ids,
     ).fetchall()
-    if not registered and not old_views:
+    if not recorded and not old_views:
         return
     dbt_views = con.execute(
         "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal AND schema_name IN (?, ?)",
@@ -426,12 +436,18 @@ def _migrate_old_dataset_ids(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchall()
     con.execute("BEGIN TRANSACTION").fetchall()
     try:
-        for (old,) in registered:
+        for (old,) in recorded:
             con.execute(
-                f"UPDATE {EXPORTS_TABLE} SET dataset = ? WHERE source = 'aws' AND dataset = ?",
+                f"UPDATE {LEDGER_TABLE} SET dataset = ? WHERE provider = 'aws' AND dataset = ?",
                 [_OLD_AWS_DATASET_IDS[old], old],
             ).fetchall()
-            _refresh_dataset_view(con, "aws", _OLD_AWS_DATASET_IDS[old])
+        loaded = con.execute(
+            f"SELECT DISTINCT dataset FROM {LEDGER_TABLE} WHERE provider = 'aws' AND status = 'loaded' "
+            f"AND dataset IN ({placeholders})",
+            [_OLD_AWS_DATASET_IDS[old] for old in old_ids],
+        ).fetchall()
+        for (dataset,) in loaded:
+            _refresh_dataset_view(con, "aws", dataset)
         for schema, view in old_views + dbt_views:
             con.execute(f"DROP VIEW IF EXISTS {sql_qualified(schema, view)}").fetchall()
         con.execute("COMMIT").fetchall()

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import FEB, JAN, PROJECT_ROOT, export_config, sample_writer
+
+if TYPE_CHECKING:
+    from include.aws.sample_data import MonthTotals
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +61,39 @@ def task_states(dag_run) -> dict[str, list[str]]:
         for ti in sorted(instances, key=lambda t: (t.task_id, t.map_index)):
             states.setdefault(ti.task_id, []).append(str(ti.state))
     return states
+
+
+@dataclass(frozen=True)
+class ServedRun:
+    """A finished DAG run's folder (mirror, warehouse, serving), its state and task states, what was delivered."""
+
+    root: Path
+    state: str
+    states: dict[str, list[str]]
+    delivered: dict[date, MonthTotals]  # what the generator wrote, by month
+
+
+@pytest.fixture(scope="session")
+def served_closed_and_open_month(tmp_path_factory, airflow_db) -> ServedRun:
+    """One aws_billing run over a CUR 2.0 export: January invoiced (closed), February not yet (open).
+
+    Built once for the tests that start from a served warehouse; each gets a copy (`closed_and_open_month`).
+    """
+    root = tmp_path_factory.mktemp("closed-and-open")
+    write = sample_writer(root / "mirror")
+    delivered = {JAN: write("cur2", "cur2", JAN), FEB: write("cur2", "cur2", FEB, invoiced=False)}
+    warehouse = root / "warehouse.duckdb"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_VAR_FINOPS_AWS_EXPORTS", json.dumps([export_config("cur2", "cur2", write.root.as_uri())]))
+        patch.setenv("AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH", str(warehouse))
+        patch.setenv("AIRFLOW_VAR_FINOPS_SERVING_PATH", str(serving_path(warehouse)))
+        dag_run = parse_dag("aws_billing").test()
+    return ServedRun(root, str(dag_run.state), task_states(dag_run), delivered)
+
+
+@pytest.fixture
+def closed_and_open_month(served_closed_and_open_month, tmp_path, warehouse, write_sample) -> ServedRun:
+    """A copy of `served_closed_and_open_month` laid out as this test's `warehouse`, `write_sample` and serving."""
+    shutil.copytree(served_closed_and_open_month.root, tmp_path, dirs_exist_ok=True)
+    assert warehouse.exists() and write_sample.root.exists()
+    return served_closed_and_open_month

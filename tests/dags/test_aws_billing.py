@@ -18,7 +18,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from include.orchestration.assets import AWS_BILLING_MONTHS
+from include.aws.provider import AWS
+from include.orchestration.assets import billing_months
 from include.serving.publish import connect_serving
 from include.warehouse import compact
 from tests.conftest import FEB, JAN, PROJECT_ROOT, S3_URI, export_config, sample_writer, upload_tree
@@ -180,7 +181,8 @@ def test_each_load_emits_an_asset_event_and_a_successful_run_logs_no_error(write
     with create_session() as session:
         run_events = session.query(AssetEvent).filter(AssetEvent.source_run_id == run_id).all()
         # (Cosmos adds events of its own for the dbt models it ran.)
-        events = [e.extra for e in run_events if e.asset.name == AWS_BILLING_MONTHS.name]
+        events = [e.extra for e in run_events if e.asset.name == billing_months(AWS.name).name]
+    assert billing_months(AWS.name).name == "aws_billing_months"  # what downstream DAGs schedule on
     assert [(e["export"], e["billing_period"], e["rows"], e["version"]) for e in events] == [
         ("cur2", "2025-01", jan.rows, jan.version)
     ]
@@ -269,7 +271,7 @@ def _csv_header_disagrees(delivery, root):
 
 
 def _manifest_path(delivery):
-    return Path(delivery.manifest_uri.removeprefix("file://"))
+    return Path(delivery.delivery_uri.removeprefix("file://"))
 
 
 def _data_path(delivery, root, index):

@@ -54,14 +54,25 @@ def test_dags_have_owner_retries_tags_and_loaders_and_dbt_tasks_in_the_duckdb_po
         assert sensor.execution_timeout.total_seconds() > sensor.partial_kwargs["timeout"]
 
 
-def test_staging_and_intermediate_models_cost_no_task_process(dagbag):
-    """Ephemeral dbt models are inlined into the mart: Cosmos renders them as EmptyOperators."""
-    group = [t for t in dagbag.dags["aws_billing"].tasks if t.task_id.startswith("focus_models.")]
-    inlined = {t.task_id for t in group if t.task_type == "EmptyOperator"}
-    assert inlined and all(t.removeprefix("focus_models.").startswith(("stg_", "int_")) for t in inlined)
-    assert not any(
-        t.task_id.startswith(("focus_models.stg_", "focus_models.int_")) for t in group if t.task_id not in inlined
-    )
+def test_the_dbt_group_runs_one_build_and_the_tests_and_its_model_task_starts_after_the_build(dagbag):
+    """Cosmos watcher mode: one `dbt build` (the producer) and one `dbt test`; the mart's task reports the
+    producer's outcome for it; seeds and the inlined staging and intermediate models are EmptyOperators."""
+    group = {
+        t.task_id.removeprefix("focus_models."): t
+        for t in dagbag.dags["aws_billing"].tasks
+        if t.task_id.startswith("focus_models.")
+    }
+    running = {task_id: t.task_type for task_id, t in group.items() if t.task_type != "EmptyOperator"}
+    assert running == {
+        "dbt_producer_watcher": "DbtProducerWatcherOperator",
+        "cost_and_usage_run": "DbtRunWatcherOperator",
+        "dbt_test": "DbtTestLocalOperator",
+    }
+    assert all(group[task_id].retries == 0 for task_id in running)
+    assert {t for t in group if t.startswith(("stg_", "int_")) or t.endswith("_seed")} == set(group) - set(running) - {
+        "dbt_producer_watcher_done"
+    }
+    assert "focus_models.dbt_producer_watcher" in group["cost_and_usage_run"].get_flat_relative_ids(upstream=True)
 
 
 def test_refreshing_metabase_is_the_billing_dags_last_task_after_publishing(dagbag):
@@ -91,3 +102,48 @@ def test_airflow_settings_declare_the_pool_and_variables_the_dags_read():
     }
     variables = {v["variable_name"] for v in settings["variables"]}
     assert {"finops_aws_exports", "finops_warehouse_path", "finops_serving_path"} <= variables
+
+
+def test_aws_implements_the_provider_contract_and_the_builder_makes_the_same_dag_for_another_cloud(dagbag):
+    """Adding a cloud is a provider object and a DAG file: its DAG has AWS's tasks, pools, trigger rules,
+    retries and timeouts, with its own sensor on its own scheme and its own asset."""
+    from airflow.sdk import BaseSensorOperator
+
+    from include.aws.provider import AWS
+    from include.orchestration.billing_dag import billing_dag
+    from include.providers.contract import Provider
+
+    class GsDeliverySensor(BaseSensorOperator):
+        def __init__(self, *, export: dict, **kwargs):
+            super().__init__(**kwargs)
+            self.export = export
+
+    class Other:  # AWS's parts, but another name, scheme and sensor
+        name, schema, remote_scheme = "other", "other_billing", "gs"
+        datasets, exports_variable, export_type = {"v1": "other_v1"}, "finops_other_exports", AWS.export_type
+        parse_exports, discover, open_path, month_load = AWS.parse_exports, AWS.discover, AWS.open_path, AWS.month_load
+
+        def remote_sensor(self):
+            return GsDeliverySensor
+
+    assert isinstance(AWS, Provider) and isinstance(Other(), Provider)
+    aws, other = dagbag.dags["aws_billing"], billing_dag(Other())
+
+    def shape(dag, scheme: str) -> dict:
+        return {
+            task.task_id.replace(f"{scheme}_", "<remote>_"): (
+                task.pool,
+                task.trigger_rule,
+                task.retries,
+                task.execution_timeout,
+                sorted(t.replace(f"{scheme}_", "<remote>_") for t in task.upstream_task_ids),
+            )
+            for task in dag.tasks
+        }
+
+    assert other.dag_id == "other_billing" and other.tags == {"finops", "other", "billing"}
+    assert shape(other, "gs") == shape(aws, "s3")
+    assert other.get_task("wait_for_gs_delivery").operator_class is GsDeliverySensor
+    assert aws.get_task("wait_for_s3_delivery").operator_class is AWS.remote_sensor()
+    assert [asset.name for asset in other.get_task("load_billing_month").outlets] == ["other_billing_months"]
+    assert [asset.name for asset in aws.get_task("load_billing_month").outlets] == ["aws_billing_months"]

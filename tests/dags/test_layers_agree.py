@@ -6,9 +6,9 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from include.aws.settings import AWS_DATASETS
 from include.orchestration.focus_models import stale_partitions
 from include.serving.publish import COST_AND_USAGE_DIR, connect_serving, newest_version
-from include.settings import AWS_DATASETS
 from tests.conftest import FEB, JAN, S3_URI, export_config
 from tests.dags.conftest import serving_path
 from tests.helpers import assert_layers_agree, assert_same_money, ledger, restate_to_nothing
@@ -42,7 +42,7 @@ def test_a_month_restated_to_nothing_leaves_every_layer_in_the_run_that_loads_it
     assert_same_money(billed, expected[("cur2", month)].billed)
 
 
-def test_a_run_that_loads_nothing_rebuilds_the_months_a_failed_dbt_build_left_behind(
+def test_a_run_that_loads_nothing_rebuilds_the_partitions_a_failed_dbt_build_left_behind(
     write_sample, run_aws_billing, warehouse
 ):
     """The load commits before dbt runs: when dbt then fails, the next run, with nothing new to load, repairs."""
@@ -62,7 +62,9 @@ def test_a_run_that_loads_nothing_rebuilds_the_months_a_failed_dbt_build_left_be
     dag_run, states = run_aws_billing(exports)
 
     assert dag_run.state == "failed" and states["load_billing_month"] == ["success"] * 2
-    assert states["focus_models.cost_and_usage_run"] == ["failed"]
+    # the one `dbt build` (the watcher's producer) fails; the model's task, downstream of it, does not run
+    assert states["focus_models.dbt_producer_watcher"] == ["failed"]
+    assert states["focus_models.cost_and_usage_run"] == ["upstream_failed"]
     assert states["validate_focus"] == states["publish_serving_layer"] == ["upstream_failed"]
     with pytest.raises(AssertionError):  # the warehouse has the new February, the mart and serving the old
         assert_layers_agree(warehouse, serving_path(warehouse))

@@ -13,7 +13,7 @@ import pytest
 
 from include.focus.validator import load_allowlist, unexpected_failures, validate_mart, validator_available
 from include.serving.publish import connect_serving
-from tests.conftest import FEB, JAN, export_config
+from tests.conftest import FEB, JAN
 from tests.dags.conftest import serving_path
 
 SUCCESS = "success"
@@ -30,14 +30,13 @@ def _rows_and_invoiced(warehouse, table: str, invoice_column: str, month: str | 
 
 
 def test_open_month_passes_the_gate_and_the_invoice_id_rules_fail_only_where_their_defect_says(
-    write_sample, run_aws_billing, warehouse, tmp_path
+    closed_and_open_month, warehouse, tmp_path
 ):
-    closed = write_sample("cur2", "cur2", JAN)
-    open_month = write_sample("cur2", "cur2", FEB, invoiced=False)
+    # one DAG run over January (invoiced) and February (not invoiced yet); shared with test_serving_during_writes
+    run = closed_and_open_month
+    closed, open_month, states = run.delivered[JAN], run.delivered[FEB], run.states
 
-    dag_run, states = run_aws_billing([export_config("cur2", "cur2", write_sample.root.as_uri())])
-
-    assert dag_run.state == SUCCESS
+    assert run.state == SUCCESS
     assert states["load_billing_month"] == [SUCCESS, SUCCESS]
     assert states["validate_focus"] == states["publish_serving_layer"] == [SUCCESS]
     # what was delivered: the closed month invoiced on every line, the open month on none

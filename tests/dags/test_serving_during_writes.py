@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import FEB, JAN, MAR, PROJECT_ROOT, export_config
+from tests.conftest import FEB, MAR, PROJECT_ROOT, export_config
 from tests.dags.conftest import serving_path
 
 READER = PROJECT_ROOT / "tests" / "dags" / "serving_reader.py"
@@ -33,12 +33,11 @@ def _wait_for_reads(out, count: int, timeout_s: float = 60) -> None:
 
 
 def test_a_reader_process_never_fails_nor_sees_a_partial_month_during_load_and_dbt(
-    write_sample, run_aws_billing, warehouse, tmp_path
+    closed_and_open_month, write_sample, run_aws_billing, warehouse, tmp_path
 ):
+    # January and February served by one DAG run (shared with test_open_month), then the reader starts
+    assert closed_and_open_month.state == "success"
     exports = [export_config("cur2", "cur2", write_sample.root.as_uri())]
-    write_sample("cur2", "cur2", JAN)
-    write_sample("cur2", "cur2", FEB)
-    run_aws_billing(exports)
     reader, out, stop = _start_reader(serving_path(warehouse), tmp_path)
     try:
         _wait_for_reads(out, 5)

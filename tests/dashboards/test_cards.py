@@ -300,6 +300,26 @@ def test_data_quality_cards_show_the_validator_verdict_and_a_zero_reconciliation
         assert abs(row["source_billed_cost"] - source[key]) < Decimal("1e-9"), (key, row, source[key])
 
 
+def test_the_last_delivery_card_names_each_exports_provider_and_dataset_from_the_ledger(serving):
+    card = {card.key: card for card in CARDS}["data_quality.last_delivery"]
+    loaded = defaultdict(set)  # (provider, export) → (dataset, billing month) of each loaded row, in the warehouse
+    for provider, export, dataset, period in serving.execute(
+        "SELECT provider, export, dataset, billing_period FROM wh.finops_meta.load_ledger WHERE status = 'loaded'"
+    ).fetchall():
+        loaded[provider, export].add((dataset, f"{period:%Y-%m}"))
+    columns, rows = _run(serving, render_sql(card.sql, {}))
+    shown = [dict(zip(columns, row, strict=True)) for row in rows]
+    assert {(row["provider"], row["export"]) for row in shown} == set(loaded) and len(shown) == len(loaded)
+    for row in shown:
+        [dataset] = {dataset for dataset, _ in loaded[row["provider"], row["export"]]}
+        months = {month for _, month in loaded[row["provider"], row["export"]]}
+        assert (row["dataset"], row["latest_billing_period"], row["months_loaded"]) == (
+            dataset,
+            max(months),
+            len(months),
+        )
+
+
 def test_the_reconciliation_shows_a_difference_in_the_currency_that_has_it_only(served):
     """EUR served at twice what the source files hold: the EUR rows differ by the EUR amount, USD ones by 0."""
     card = {card.key: card for card in CARDS}["data_quality.reconciliation"]

@@ -12,7 +12,7 @@ import pytest
 
 from include.aws.sample_data import MonthTotals, write_month
 from include.orchestration.focus_models import DBT_PROJECT
-from tests.conftest import FEB, JAN, MAR, S3_URI
+from tests.conftest import DBT_TARGET, FEB, JAN, MAR, S3_URI
 from tests.helpers import deliveries, load, local_export
 
 EXPORTS = [("legacy", "cur1"), ("cur2", "cur2")]
@@ -20,31 +20,39 @@ MONTH_ROWS = 1_500
 
 
 @contextmanager
-def _warehouse_env(warehouse: Path):
-    before = os.environ.get("FINOPS_WAREHOUSE_PATH")
-    os.environ["FINOPS_WAREHOUSE_PATH"] = str(warehouse)
+def _dbt_env(warehouse: Path, partitions: str | None):
+    """The environment the DAG gives dbt: the warehouse, and the source partitions to rebuild (none: every one)."""
+    wanted = {"FINOPS_WAREHOUSE_PATH": str(warehouse), "FINOPS_SOURCE_PARTITIONS": partitions}
+    before = {name: os.environ.get(name) for name in wanted}
     try:
+        for name, value in wanted.items():
+            _set_env(name, value)
         yield
     finally:
-        if before is None:
-            os.environ.pop("FINOPS_WAREHOUSE_PATH")
-        else:
-            os.environ["FINOPS_WAREHOUSE_PATH"] = before
+        for name, value in before.items():
+            _set_env(name, value)
 
 
-def run_dbt(warehouse: Path, *args: str):
-    """Run one dbt command on `warehouse` in-process; returns dbt's result, whatever it is."""
+def _set_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def run_dbt(warehouse: Path, *args: str, partitions: str | None = None):
+    """Run one dbt command on `warehouse` in-process, rebuilding `partitions` (comma-separated
+    `x_SourcePartition`s; None: every one); returns dbt's result, whatever it is."""
     from dbt.cli.main import dbtRunner
 
-    with _warehouse_env(warehouse):
-        return dbtRunner().invoke(
-            [*args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT), "--quiet"]
-        )
+    project = ["--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT), "--target-path", str(DBT_TARGET)]
+    with _dbt_env(warehouse, partitions):
+        return dbtRunner().invoke([*args, *project, "--quiet"])
 
 
-def dbt(warehouse: Path, *args: str) -> None:
+def dbt(warehouse: Path, *args: str, partitions: str | None = None) -> None:
     """Run one dbt command on `warehouse` in-process; fails the test with dbt's own error."""
-    result = run_dbt(warehouse, *args)
+    result = run_dbt(warehouse, *args, partitions=partitions)
     if not result.success:
         failed = [
             f"{r.node.name}: {r.status} {r.message}"

@@ -15,9 +15,9 @@ from decimal import Decimal
 import pytest
 
 from include.aws.columns import athena_column_name
+from include.aws.settings import AWS_DATASETS
 from include.focus.validator import load_allowlist, unexpected_failures, validate_mart, verdict_record
-from include.serving.publish import DATASET_PREFERENCE, connect_serving, publish, publish_validation
-from include.settings import AWS_DATASETS
+from include.serving.publish import connect_serving, publish, publish_validation, serving_ranks
 from tests.conftest import FEB, JAN, S3_URI
 from tests.dbt.conftest import EXPORTS as CUR_EXPORTS
 from tests.dbt.conftest import dbt, query
@@ -165,7 +165,7 @@ def test_the_mart_with_every_aws_format_fails_no_validator_rule_beyond_the_allow
 
 def test_each_dataset_has_one_name_in_the_ledger_the_source_views_the_mart_and_the_serving_preference(exports):
     warehouse, _ = exports
-    registered = dict(query(warehouse, "SELECT export, dataset FROM finops_meta.exports"))
+    registered = dict(query(warehouse, "SELECT DISTINCT export, dataset FROM finops_meta.load_ledger"))
     views = {
         name for (name,) in query(warehouse, "SELECT view_name FROM duckdb_views() WHERE schema_name = 'sources_aws'")
     }
@@ -174,8 +174,7 @@ def test_each_dataset_has_one_name_in_the_ledger_the_source_views_the_mart_and_t
     )
     assert registered == produced == {export: AWS_DATASETS[fmt] for export, fmt in FORMATS.items()}
     assert views == set(produced.values()) == set(AWS_DATASETS.values())
-    assert set(produced.values()) <= set(DATASET_PREFERENCE)
-    assert sorted(DATASET_PREFERENCE) == sorted(AWS_DATASETS.values())  # every format has its rank
+    assert set(serving_ranks()) == set(AWS_DATASETS.values())  # every format has its rank
 
 
 def test_dashboards_read_a_focus_export_rather_than_a_cur_of_the_same_account(exports, validation, tmp_path):
@@ -184,7 +183,7 @@ def test_dashboards_read_a_focus_export_rather_than_a_cur_of_the_same_account(ex
     datasets = defaultdict(set)
     for export, month, *_ in loaded_ledger(warehouse):
         datasets[month].add(AWS_DATASETS[FORMATS[export]])
-    chosen = {month: min(offered, key=DATASET_PREFERENCE.index) for month, offered in datasets.items()}
+    chosen = {month: min(offered, key=serving_ranks().__getitem__) for month, offered in datasets.items()}
     months = sorted(chosen)
     assert len(set(chosen.values())) > 1  # the months are served from different datasets
     serving = tmp_path / "serving"

@@ -1,16 +1,16 @@
 """Warehouse, mart and serving layer never disagree about a month (issue 10, item 3).
 
 A month can become empty: the export restates it to nothing (a manifest listing no data file) and
-the loader swaps in an empty month table. The run that rebuilds that month must then delete every
-source partition of it from the mart, not only those its new rows name, and the gate must let the
-serving layer withdraw it. A load commits before dbt runs: when dbt then fails, the mart lags the
-ledger, and the next run's plan rebuilds every month where it does. Each step here is what the DAG's
-tasks call: the loader, the plan, dbt with the run's billing_periods, focus-validator's gate and publish.
+the loader swaps in an empty month table. The run that loads it rebuilds that source partition
+(export × month), which then has no rows in the mart, and the gate must let the serving layer
+withdraw the month. A load commits before dbt runs: when dbt then fails, the mart lags the ledger,
+and the next run's plan rebuilds every partition where it does, and no other. Each step here is
+what the DAG's tasks call: the loader, the plan, dbt with the run's source partitions,
+focus-validator's gate and publish.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -19,11 +19,11 @@ import duckdb
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException
 
+from include.aws.settings import AWS_DATASETS
 from include.orchestration.focus_models import DBT_PROJECT, focus_build_plan, stale_partitions
 from include.orchestration.publishing import publish_rebuilt_months, validate_rebuilt_months
 from include.serving.publish import connect_serving
-from include.settings import AWS_DATASETS
-from tests.conftest import FEB, JAN, MAR, S3_URI
+from tests.conftest import DBT_TARGET, FEB, JAN, MAR, S3_URI
 from tests.dbt.conftest import FocusWarehouse, dbt, query, run_dbt
 from tests.helpers import (
     assert_layers_agree,
@@ -42,18 +42,16 @@ FEBRUARY = f"{FEB:%Y-%m}"
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> FocusWarehouse:
-    """Three months of both exports loaded, built, validated and served; Jan and Mar marked in the mart."""
+    """Three months of both exports loaded, built, validated and served; every row of the mart marked."""
     folder = tmp_path_factory.mktemp("layers")
     built = FocusWarehouse(path=folder / "warehouse.duckdb", root=folder / "mirror")
     for name, fmt in EXPORTS.items():
         for month in (JAN, FEB, MAR):
             built.deliver(name, fmt, month, rows=ROWS)
     dbt(built.path, "build")
-    _gate_and_publish(built.path, [f"{month:%Y-%m}" for month in (JAN, FEB, MAR)])
-    with duckdb.connect(str(built.path)) as con:  # a rebuild of these months would erase the mark
-        con.execute(
-            "UPDATE focus.cost_and_usage SET ChargeDescription = ? WHERE x_BillingPeriod IN (?, ?)", [MARKER, JAN, MAR]
-        ).fetchall()
+    _gate_and_publish(built.path, focus_build_plan(built.path, _loaded(EXPORTS, (JAN, FEB, MAR))))
+    with duckdb.connect(str(built.path)) as con:  # a rebuild of a partition would erase its mark
+        con.execute("UPDATE focus.cost_and_usage SET ChargeDescription = ?", [MARKER]).fetchall()
     return built
 
 
@@ -70,9 +68,17 @@ def _serving(warehouse: Path) -> Path:
     return warehouse.parent / "serving"
 
 
-def _gate_and_publish(warehouse: Path, months: list[str]) -> dict:
+def _loaded(names, months) -> list[dict]:
+    """The load summaries a run that loaded these exports' months hands the plan."""
+    return [
+        {"dataset": AWS_DATASETS[EXPORTS[name]], "export": name, "billing_period": f"{month:%Y-%m}"}
+        for name in names
+        for month in months
+    ]
+
+
+def _gate_and_publish(warehouse: Path, plan: dict) -> dict:
     """validate_focus then publish_serving_layer, as the DAG runs them after dbt."""
-    plan = focus_build_plan(warehouse, [{"billing_period": month} for month in months])
     validate_rebuilt_months(plan, _serving(warehouse))
     return publish_rebuilt_months(plan, _serving(warehouse))
 
@@ -113,16 +119,18 @@ def test_a_month_restated_to_nothing_leaves_the_mart_and_the_serving_layer(state
     for name in restated:
         _restate_to_nothing(state, name)
 
-    dbt(state.path, "build", "--vars", json.dumps({"billing_periods": FEBRUARY}))
-    published = _gate_and_publish(state.path, [FEBRUARY])
+    plan = focus_build_plan(state.path, _loaded(restated, [FEB]))  # what the run that loads them plans
+    assert plan["source_partitions"] == ",".join(sorted(_partition(name, EXPORTS[name], FEB) for name in restated))
+    dbt(state.path, "build", partitions=plan["source_partitions"])
+    published = _gate_and_publish(state.path, plan)
 
     after = _mart_months(state.path)
+    emptied = {(name, FEBRUARY) for name in restated}
     assert {key for key in after if key[1] == FEBRUARY} == {(n, FEBRUARY) for n in EXPORTS if n not in restated}
     for key, (rows, marked) in before.items():
-        if key[1] != FEBRUARY:  # the other months were not rebuilt
+        if key not in emptied:  # the other partitions, of February too, were not rebuilt
             assert after[key] == (rows, marked) and marked == rows > 0
     month_tables = assert_layers_agree(state.path, _serving(state.path))
-    emptied = {(name, FEBRUARY) for name in restated}
     assert set(month_tables) == set(state.expected)
     for key, (rows, cost) in month_tables.items():
         if key in emptied:
@@ -141,31 +149,28 @@ def test_a_month_restated_to_nothing_leaves_the_mart_and_the_serving_layer(state
     assert published["held_back"] == {} and (published["months"][FEBRUARY] == 0) == (not remaining)
 
 
-def test_a_failed_rebuild_keeps_the_rows_of_the_months_it_was_rebuilding(state):
+def test_a_failed_rebuild_keeps_the_rows_of_the_partitions_it_was_rebuilding(state):
     """The pre-hook's delete runs in the model's transaction: a failure after it rolls it back."""
     with duckdb.connect(str(state.path)) as con:
-        con.execute("UPDATE focus.cost_and_usage SET ChargeDescription = ? WHERE x_BillingPeriod = ?", [MARKER, FEB])
         # Schema drift: on_schema_change='fail' stops the model once the new rows are built, after the delete.
         con.execute("ALTER TABLE focus.cost_and_usage ADD COLUMN x_Drift INTEGER").fetchall()
     before = _mart_months(state.path)
     _restate_to_nothing(state, "cur2")
 
-    result = run_dbt(
-        state.path, "run", "--select", "cost_and_usage", "--vars", json.dumps({"billing_periods": FEBRUARY})
-    )
+    result = run_dbt(state.path, "run", "--select", "cost_and_usage", partitions=_partition("cur2", "cur2", FEB))
 
     [outcome] = _node_results(result)
     assert str(outcome.status) == "error" and "out of sync" in outcome.message
     assert _mart_months(state.path) == before and before[("cur2", FEBRUARY)][1] > 0
 
 
-def test_the_plan_rebuilds_every_month_where_the_mart_does_not_hold_the_version_the_ledger_loaded(state):
+def test_the_plan_rebuilds_every_partition_where_the_mart_does_not_hold_the_version_the_ledger_loaded(state):
     """What a failed dbt build leaves behind, in each way the mart can lag the ledger, until a plan rebuilds it."""
     apr = date(2025, 4, 1)
     assert stale_partitions(state.path) == []
-    with pytest.raises(AirflowSkipException):  # nothing loaded and nothing stale: no dbt run (no month = every month)
+    with pytest.raises(AirflowSkipException):  # nothing loaded, nothing stale: no dbt run (none = every partition)
         focus_build_plan(state.path, [])
-    old = dict(state.expected)  # MonthTotals of what the mart holds
+    old, held = dict(state.expected), _mart_months(state.path)  # MonthTotals of what the mart holds; its rows
     state.deliver("cur2", "cur2", FEB, revision=2, rows=ROWS + 100)  # a restatement
     state.deliver("cur2", "cur2", apr, rows=ROWS)  # a new month
     emptied = _restate_to_nothing(state, "legacy")  # February of legacy CUR
@@ -197,11 +202,16 @@ def test_the_plan_rebuilds_every_month_where_the_mart_does_not_hold_the_version_
     }
 
     plan = focus_build_plan(state.path, [])  # a run that loaded nothing
+    assert plan["source_partitions"] == ",".join(sorted(partition for partition, _ in stale))
     assert plan["billing_periods"] == "2025-01,2025-02,2025-04"
-    dbt(state.path, "build", "--vars", json.dumps({"billing_periods": plan["billing_periods"]}))
-    _gate_and_publish(state.path, plan["billing_periods"].split(","))
+    dbt(state.path, "build", partitions=plan["source_partitions"])
+    _gate_and_publish(state.path, plan)
 
     assert stale_partitions(state.path) == []
+    mart = _mart_months(state.path)
+    assert "retired" not in {export for export, _ in mart}
+    assert mart[("legacy", "2025-01")] == (held[("legacy", "2025-01")][0], 0)  # rebuilt, from the same rows
+    assert mart[("cur2", "2025-01")] == held[("cur2", "2025-01")]  # in step all along: not rebuilt, its month was
     month_tables = assert_layers_agree(state.path, _serving(state.path))
     assert month_tables[("legacy", FEBRUARY)] == (0, 0)
     for key in (("cur2", FEBRUARY), ("cur2", "2025-04")):
@@ -238,6 +248,7 @@ def test_a_failing_data_test_logs_its_rows_and_they_name_the_partition(
     monkeypatch.setenv("FINOPS_WAREHOUSE_PATH", str(state.path))
     result = dbtRunner(callbacks=[lambda event: logged.append(event.info.msg)]).invoke(
         ["test", "--select", data_test, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
+        + ["--target-path", str(DBT_TARGET)]
     )
 
     [outcome] = _node_results(result)

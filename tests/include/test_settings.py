@@ -1,45 +1,31 @@
-import json
-
 import pytest
 
 from include.settings import (
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_SCHEDULE,
+    DEFAULT_SENSOR_POKE_S,
+    DEFAULT_SENSOR_TIMEOUT_S,
     DEFAULT_SERVING_GRACE_S,
     DEFAULT_WAREHOUSE_PATH,
+    MEMORY_LIMIT_VARIABLE,
     PROJECT_ROOT,
+    SENSOR_POKE_VARIABLE,
+    SENSOR_TIMEOUT_VARIABLE,
     SERVING_GRACE_VARIABLE,
     ConfigError,
-    parse_aws_exports,
+    billing_schedule,
+    duckdb_memory_limit,
     resolve_warehouse_path,
+    sensor_poke_s,
+    sensor_timeout_s,
     serving_grace_s,
 )
 
-
-def test_s3_export_defaults_its_s3_uri_and_connection():
-    [export] = parse_aws_exports(json.dumps([{"name": "cur", "uri": "s3://bucket/prefix/", "format": "cur2"}]))
-    assert (export.s3_uri, export.conn_id, export.uri) == ("s3://bucket/prefix", "aws_default", "s3://bucket/prefix")
-
-
-@pytest.mark.parametrize(
-    ("entry", "message"),
-    [
-        ({"name": "cur", "uri": "s3://b/p", "format": "cur3"}, "format 'cur3'"),
-        ({"name": "cur", "uri": "gs://b/p", "format": "cur1"}, "must start with s3:// or file://"),
-        ({"name": "cur", "uri": "file:///mirror", "format": "cur1"}, "needs s3_uri"),
-        ({"name": "../x", "uri": "s3://b/p", "format": "cur1"}, "export/report name"),
-        ({"name": "cur\n", "uri": "s3://b/p", "format": "cur1"}, "export/report name"),  # `$` matches before \n
-        ({"name": "cur\nx", "uri": "s3://b/p", "format": "cur1"}, "export/report name"),
-        ({"name": "cur", "uri": "s3://b/p", "format": "cur1", "bucket": "b"}, "unknown keys"),
-    ],
-)
-def test_invalid_export_entries_name_the_problem(entry, message):
-    with pytest.raises(ConfigError, match=message):
-        parse_aws_exports(json.dumps([entry]))
-
-
-def test_duplicate_export_names_are_refused():
-    entry = {"name": "cur", "uri": "s3://b/p", "format": "cur1"}
-    with pytest.raises(ConfigError, match="duplicate"):
-        parse_aws_exports(json.dumps([entry, entry]))
+SECONDS = [
+    (serving_grace_s, SERVING_GRACE_VARIABLE, DEFAULT_SERVING_GRACE_S),
+    (sensor_poke_s, SENSOR_POKE_VARIABLE, DEFAULT_SENSOR_POKE_S),
+    (sensor_timeout_s, SENSOR_TIMEOUT_VARIABLE, DEFAULT_SENSOR_TIMEOUT_S),
+]
 
 
 def test_warehouse_path_defaults_under_the_project_and_resolves_relative_paths():
@@ -48,19 +34,32 @@ def test_warehouse_path_defaults_under_the_project_and_resolves_relative_paths()
     assert str(resolve_warehouse_path("/abs/w.duckdb")) == "/abs/w.duckdb"
 
 
-@pytest.mark.parametrize(
-    ("raw", "seconds"), [(None, DEFAULT_SERVING_GRACE_S), (" ", DEFAULT_SERVING_GRACE_S), ("0", 0), ("2.5", 2.5)]
-)
-def test_the_serving_grace_period_is_read_from_the_environment(monkeypatch, raw, seconds):
+@pytest.mark.parametrize(("read", "variable", "default"), SECONDS, ids=lambda v: getattr(v, "__name__", None))
+@pytest.mark.parametrize("raw", [None, " ", "0", "2.5"])
+def test_seconds_are_read_from_the_environment(monkeypatch, read, variable, default, raw):
     if raw is None:
-        monkeypatch.delenv(SERVING_GRACE_VARIABLE, raising=False)
+        monkeypatch.delenv(variable, raising=False)
     else:
-        monkeypatch.setenv(SERVING_GRACE_VARIABLE, raw)
-    assert serving_grace_s() == seconds
+        monkeypatch.setenv(variable, raw)
+    assert read() == (default if raw is None or not raw.strip() else float(raw))
 
 
+@pytest.mark.parametrize(("read", "variable", "default"), SECONDS, ids=lambda v: getattr(v, "__name__", None))
 @pytest.mark.parametrize("raw", ["ten", "-1", "nan", "inf", "600\n600"])
-def test_a_serving_grace_period_that_is_not_seconds_is_a_configuration_error(monkeypatch, raw):
-    monkeypatch.setenv(SERVING_GRACE_VARIABLE, raw)
-    with pytest.raises(ConfigError, match=f"{SERVING_GRACE_VARIABLE}=.* must be a number of seconds, 0 or more"):
-        serving_grace_s()
+def test_seconds_that_are_not_seconds_are_a_configuration_error(monkeypatch, read, variable, default, raw):
+    monkeypatch.setenv(variable, raw)
+    with pytest.raises(ConfigError, match=f"{variable}=.* must be a number of seconds, 0 or more"):
+        read()
+
+
+def test_each_provider_has_its_own_schedule_variable(monkeypatch):
+    monkeypatch.delenv("FINOPS_AWS_SCHEDULE", raising=False)
+    monkeypatch.setenv("FINOPS_AZURE_SCHEDULE", "5 * * * *")
+    assert (billing_schedule("aws"), billing_schedule("azure")) == (DEFAULT_SCHEDULE, "5 * * * *")
+
+
+def test_the_duckdb_memory_limit_is_read_from_the_environment(monkeypatch):
+    monkeypatch.delenv(MEMORY_LIMIT_VARIABLE, raising=False)
+    assert duckdb_memory_limit() == DEFAULT_MEMORY_LIMIT
+    monkeypatch.setenv(MEMORY_LIMIT_VARIABLE, "3GB")
+    assert duckdb_memory_limit() == "3GB"

@@ -63,7 +63,7 @@ def test_a_hostile_name_loads_as_a_column_or_is_refused_and_changes_nothing_else
     assert f"{export}_2025_02" in after["views"][view][0]  # the export's view now reads February too
     assert after["ledger"][: len(before["ledger"])] == before["ledger"]
     assert [row[:3] for row in after["ledger"][len(before["ledger"]) :]] == [(export, "2025-02", "loaded")]
-    unchanged = ("databases", "schemas", "macros", "sequences", "indexes", "types", "exports")
+    unchanged = ("databases", "schemas", "macros", "sequences", "indexes", "types")
     assert {key: after[key] for key in unchanged} == {key: before[key] for key in unchanged}
     _assert_the_names_carry_their_values(warehouse, shape, name, sql_qualified(*month))
 
@@ -71,7 +71,7 @@ def test_a_hostile_name_loads_as_a_column_or_is_refused_and_changes_nothing_else
 def _ledger_rows(warehouse, status: str) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(
-            "SELECT export, strftime(billing_period, '%Y-%m'), status, version, rows, error "
+            "SELECT export, strftime(billing_period, '%Y-%m'), status, version, rows, error, dataset "
             "FROM finops_meta.load_ledger WHERE status = ? ORDER BY loaded_at",
             [status],
         ).fetchall()

@@ -6,13 +6,9 @@ from datetime import date
 import pytest
 from upath import UPath
 
-from include.aws.manifests import (
-    ATHENA_LISTING,
-    ATHENA_MANIFEST,
-    PERIOD_MANIFEST,
-    DeliveryError,
-    discover,
-)
+from include.aws.manifests import ATHENA_LISTING, ATHENA_MANIFEST, PERIOD_MANIFEST, discover
+from include.aws.settings import AwsExport
+from include.providers.deliveries import Delivery, DeliveryError
 from tests.aws_layouts import athena_month_folder, period_manifest, to_athena, to_overwrite, write_status
 from tests.conftest import FEB, JAN, S3_URI
 from tests.helpers import assert_same_money, deliveries, discovered, load, local_export, month_rows_and_cost
@@ -97,9 +93,7 @@ def test_manifest_without_an_id_is_versioned_by_key_and_modification_time(write_
 def test_delivery_survives_the_xcom_round_trip(write_sample):
     write_sample("cur", "cur1", JAN)
     [delivery] = deliveries(local_export("cur", "cur1", write_sample.root, S3_URI))
-    from include.aws.manifests import Delivery
-
-    assert Delivery.from_dict(json.loads(json.dumps(delivery.to_dict()))) == delivery
+    assert Delivery.from_dict(json.loads(json.dumps(delivery.to_dict())), AwsExport) == delivery
     assert delivery.billing_period == date(2025, 1, 1)
 
 

@@ -22,8 +22,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from include.aws.loading import record_refusals
+from include.aws.provider import AWS
 from include.orchestration.deliveries import plan_deliveries
+from include.orchestration.loading import record_refusals
 from include.warehouse.ledger import ensure_ledger
 from include.warehouse.loader import LoadRefused
 from tests.aws_layouts import period_manifest, to_athena
@@ -38,7 +39,7 @@ def _loaded_jan_and_feb(write_sample, warehouse, name: str, fmt: str, layout=Non
         if layout:
             layout(write_sample.root, name, month)
     export = local_export(name, fmt, write_sample.root, S3_URI)
-    for delivery in plan_deliveries(export, warehouse, []).to_load:
+    for delivery in plan_deliveries(AWS, export, warehouse, []).to_load:
         load(warehouse, delivery)
     return export, _state(warehouse, name)
 
@@ -52,10 +53,10 @@ def _state(warehouse, name: str):
 
 def _run_restatement(warehouse, export) -> str:
     """What a run does with the restated month: discovery's refusal, or the loader's; returns the error."""
-    plan = plan_deliveries(export, warehouse, [])
+    plan = plan_deliveries(AWS, export, warehouse, [])
     if plan.refused:
         assert plan.to_load == []
-        record_refusals(warehouse, plan.refused)
+        record_refusals(warehouse, AWS, plan.refused)
         [refusal] = plan.refused
         return str(refusal)
     [restated] = plan.to_load
@@ -67,7 +68,7 @@ def _run_restatement(warehouse, export) -> str:
 def _failed_rows(warehouse) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(
-            "SELECT export, billing_period, version, manifest_uri, files, error FROM finops_meta.load_ledger "
+            "SELECT export, billing_period, version, delivery_uri, files, error FROM finops_meta.load_ledger "
             "WHERE status = 'failed' ORDER BY loaded_at"
         ).fetchall()
 
@@ -143,7 +144,7 @@ def test_a_manifest_listing_no_file_restates_the_month_to_nothing(write_sample, 
     body[files_key] = []
     manifest.write_text(json.dumps(body))
 
-    [delivery] = plan_deliveries(export, warehouse, []).to_load
+    [delivery] = plan_deliveries(AWS, export, warehouse, []).to_load
     result = load(warehouse, delivery)
 
     assert (result.rows, result.billed_cost) == (0, 0)
@@ -238,7 +239,7 @@ def test_a_legacy_manifest_naming_number_and_time_types_otherwise_loads_them_as_
         at = records[0].index("lineItem/UsageAmount")
         usage += sum((Decimal(record[at]) for record in records[1:] if record[at]), Decimal(0))
 
-    [delivery] = plan_deliveries(export, warehouse, []).to_load
+    [delivery] = plan_deliveries(AWS, export, warehouse, []).to_load
     result = load(warehouse, delivery)
 
     assert (result.rows, result.billed_cost) == (restated.rows, restated.billed)  # exact: cast to DECIMAL
@@ -279,7 +280,7 @@ def test_a_column_null_throughout_a_month_fits_the_type_it_had(write_sample, war
         pq.write_table(table.set_column(column, "reservation_effective_cost", pa.nulls(len(table))), path)
         rows, cost = rows + len(table), cost + pc.sum(table["line_item_unblended_cost"]).as_py()
 
-    [delivery] = plan_deliveries(export, warehouse, []).to_load
+    [delivery] = plan_deliveries(AWS, export, warehouse, []).to_load
     result = load(warehouse, delivery)
 
     assert result.rows == rows
@@ -369,8 +370,8 @@ def test_an_export_folder_refused_as_a_whole_is_recorded_without_a_billing_perio
     write_sample("legacy", "cur2", JAN)  # Data Exports folders, configured as legacy CUR
     export = local_export("legacy", "cur1", write_sample.root, S3_URI)
 
-    plan = plan_deliveries(export, warehouse, [])
-    record_refusals(warehouse, plan.refused)
+    plan = plan_deliveries(AWS, export, warehouse, [])
+    record_refusals(warehouse, AWS, plan.refused)
 
     [refusal] = plan.refused
     assert plan.to_load == [] and refusal.billing_period is None

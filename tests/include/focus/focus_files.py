@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from include.settings import AWS_DATASETS
+from include.aws.settings import AWS_DATASETS
 from include.warehouse.ledger import ensure_ledger
 
 # What `broken=True` breaks, and the offending values the validator is expected to show.

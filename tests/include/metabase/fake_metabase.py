@@ -1,11 +1,11 @@
 """A local stand-in for Metabase's REST API that checks every request against its OpenAPI spec.
 
-Metabase itself cannot run in the test environment, so client code talks to this server instead. Each
-request is first matched against ../shared/metabase/openapi-subset.json (see `openapi_contract`); anything
-the spec does not allow is recorded in `server.violations` and answered 400, so a client that would be
-rejected (or silently misread) by the real server fails its test here. Behaviour the spec does not state
-(auth headers, 402 for the paid cache endpoint, the dashcards layout rules) follows
-../shared/metabase/README.md.
+Metabase itself cannot run in the test environment, so client code talks to this server instead, served
+by pytest-httpserver. Each request is first validated against ../shared/metabase/openapi-subset.json by
+openapi-core (see `openapi_contract`); anything the spec does not allow is recorded in
+`server.violations` and answered 400, so a client that would be rejected (or silently misread) by the
+real server fails its test here. Behaviour the spec does not state (auth headers, 402 for the paid cache
+endpoint, the dashcards layout rules) follows ../shared/metabase/README.md.
 
     with FakeMetabase() as server:
         requests.get(f"{server.url}/api/database/", headers={"x-api-key": server.api_key}, ...)
@@ -14,25 +14,27 @@ rejected (or silently misread) by the real server fails its test here. Behaviour
 from __future__ import annotations
 
 import copy
-import functools
 import json
+import logging
 import re
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from tests.include.metabase.openapi_contract import DEFAULT_SPEC_PATH, OpenApiContract
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from tests.include.metabase.openapi_contract import DEFAULT_SPEC_PATH, OpenApiContract, json_or_none
 
 # Requests Metabase answers without a session or API key.
 _PUBLIC_OPERATIONS = {("POST", "/api/session/"), ("GET", "/api/session/properties")}
 _WRITE_METHODS = {"POST", "PUT", "DELETE", "PATCH"}
 _DASHCARD_FIELDS = ("card_id", "row", "col", "size_x", "size_y", "parameter_mappings", "visualization_settings")
+# werkzeug logs every request at INFO; the request log lives in FakeMetabase.requests.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 # Collection items report a card by its type: saved questions are "card", models are "dataset".
 _CARD_TYPE_TO_ITEM_MODEL = {"question": "card", "model": "dataset", "metric": "metric"}
 
@@ -137,7 +139,6 @@ class FakeMetabase:
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._routes = self._build_routes()
 
     # ------------------------------------------------------------------------------------------ lifecycle
@@ -146,24 +147,18 @@ class FakeMetabase:
         if self._server is not None:
             raise RuntimeError("FakeMetabase is already running")
         self._stopping.clear()
-        self._server = _Server(self)
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host}:{port}"
-        # A short poll interval keeps stop() (and so every test's teardown) quick.
-        serve = functools.partial(self._server.serve_forever, poll_interval=0.05)
-        self._thread = threading.Thread(target=serve, name="fake-metabase", daemon=True)
-        self._thread.start()
+        self._server = _Server(host="127.0.0.1", port=0, threaded=True)
+        self._server.expect_request(re.compile(".*")).respond_with_handler(self._serve)
+        self._server.start()
+        self.url = self._server.url_for("").rstrip("/")
         return self
 
     def stop(self) -> None:
         if self._server is None:
             return
         self._stopping.set()  # wakes handlers sleeping in an injected delay
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server, self._thread = None, None
+        self._server.stop()
+        self._server = None
 
     def __enter__(self) -> FakeMetabase:
         return self.start()
@@ -207,6 +202,15 @@ class FakeMetabase:
         with self._lock:
             return [record for record in self.requests if record.method in _WRITE_METHODS]
 
+    def assert_contract_kept(self) -> None:
+        """Fails unless every request kept the contract and the fake itself raised nothing."""
+        with self._lock:
+            violations, errors = list(self.violations), list(self.errors)
+        assert violations == [], "requests broke the Metabase OpenAPI contract:\n" + "\n".join(
+            f"  - {violation}" for violation in violations
+        )
+        assert errors == [], "FakeMetabase itself failed:\n" + "\n".join(f"  - {error}" for error in errors)
+
     def snapshot(self) -> dict[str, Any]:
         """A deep copy of every stored entity, to compare state before and after a client run."""
         with self._lock:
@@ -215,24 +219,23 @@ class FakeMetabase:
 
     # ---------------------------------------------------------------------------------- request pipeline
 
-    def handle(self, method: str, target: str, headers: Mapping[str, str], raw_body: bytes) -> Reply:
+    def _serve(self, request: Request) -> Response:
         """Answers one request: contract check, auth, injected faults, then the in-memory API."""
-        method = method.upper()
-        split = urlsplit(target)
-        query = parse_qs(split.query, keep_blank_values=True)
+        method, path, raw_body = request.method.upper(), request.path, request.get_data()
+        query = request.args.to_dict(flat=False)
         try:
-            reply = self._answer(method, split.path, query, headers, raw_body)
+            reply = self._answer(method, path, query, request.headers, raw_body)
         except Exception as error:  # a bug in the fake must not look like a client problem
             with self._lock:
-                self.errors.append(f"{method} {split.path}: {error!r}")
+                self.errors.append(f"{method} {path}: {error!r}")
             reply = Reply.text(500, f"FakeMetabase internal error: {error!r}")
-        self._record(RecordedRequest(method, split.path, query, _json_or_none(raw_body), reply.status))
-        return reply
+        self._record(RecordedRequest(method, path, query, json_or_none(raw_body), reply.status))
+        return Response(reply.body, status=reply.status, content_type=reply.content_type)
 
     def _answer(
         self, method: str, path: str, query: dict[str, list[str]], headers: Mapping[str, str], raw_body: bytes
     ) -> Reply:
-        checked = self.contract.check(method, path, query, raw_body, headers.get("content-type", ""))
+        checked = self.contract.check(method, path, query, raw_body, headers.get("content-type") or "")
         if checked.problems:
             return self._contract_violation(method, path, checked.problems)
         operation = checked.operation
@@ -533,62 +536,11 @@ def _method_matches(wanted: str, method: str) -> bool:
     return wanted in ("*", method)
 
 
-def _json_or_none(raw_body: bytes) -> Any:
-    try:
-        return json.loads(raw_body) if raw_body.strip() else None
-    except ValueError:
-        return None
-
-
 # ------------------------------------------------------------------------------------------- HTTP plumbing
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
-    server: _Server
-    # HTTP/1.0 closes each connection after its reply, so stop() never waits on idle keep-alive sockets.
-    protocol_version = "HTTP/1.0"
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw_body = self.rfile.read(length) if length else b""
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        reply = self.server.fake.handle(self.command, self.path, headers, raw_body)
-        self.send_response(reply.status)
-        if reply.content_type:
-            self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the request log lives in FakeMetabase.requests
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # a handler stuck in an injected delay must not hold up stop()
-
-    def __init__(self, fake: FakeMetabase) -> None:
-        super().__init__(("127.0.0.1", 0), _RequestHandler)
-        self.fake = fake
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients in timeout tests hang up before the reply; that is expected, not an error.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
+class _Server(HTTPServer):
+    def thread_target(self) -> None:
+        # A short poll interval keeps stop() (and so every test's teardown) quick: the default waits up to 0.5 s.
+        assert self.server is not None
+        self.server.serve_forever(poll_interval=0.05)

@@ -1,45 +1,41 @@
-"""Checks HTTP requests against Metabase's OpenAPI document (the subset in ../shared/metabase).
+"""Checks HTTP requests against Metabase's OpenAPI document (the subset in ../shared/metabase) with openapi-core.
 
-The fake Metabase server asks `OpenApiContract.check(...)` about every request it receives; anything the
-spec does not allow comes back as a list of human-readable problems.
+openapi-core finds the operation and validates its path and query parameters and its JSON body. What it
+leaves open, and Metabase's server does not, is checked here: a query parameter the operation does not
+declare, a `required` parameter left out because it has a default, and a body where none is declared or
+none sent. The fake Metabase server asks `OpenApiContract.check(...)` about every request it receives;
+anything not allowed comes back as a list of human-readable problems.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
-from referencing import Registry
-from referencing.jsonschema import DRAFT202012
+from openapi_core import OpenAPI
+from openapi_core.casting.schemas.exceptions import CastError
+from openapi_core.datatypes import RequestParameters
+from openapi_core.deserializing.media_types.exceptions import MediaTypeDeserializeError
+from openapi_core.templating.media_types.exceptions import MediaTypeNotFound
+from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
+from openapi_core.templating.paths.finders import APICallPathFinder
+from openapi_core.validation.request.exceptions import ParameterValidationError, RequestBodyValidationError
+from openapi_core.validation.schemas.exceptions import InvalidSchemaValue
+from werkzeug.datastructures import ImmutableMultiDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_SPEC_PATH = PROJECT_ROOT.parent / "shared" / "metabase" / "openapi-subset.json"
 
-# The whole spec is registered under this URI so "#/components/schemas/..." refs resolve inside it.
-_SPEC_URI = "urn:metabase:openapi-subset"
-_HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
-_INTEGER = re.compile(r"-?\d+")
-_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+# Requests are matched by path alone: the spec's one server is http://localhost:3000, the fake's port is random.
+_ANY_SERVER = [{"url": "/"}]
+_HOST_URL = "http://metabase.test"
+_NULL = {"type": "null"}
 _MAX_MESSAGE_CHARS = 300
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """One declared path or query parameter of an operation."""
-
-    name: str
-    location: str  # "path" or "query"
-    required: bool
-    has_default: bool
-    schema: dict[str, Any]
-    pointer: str  # JSON pointer to its schema inside the spec
 
 
 @dataclass(frozen=True)
@@ -48,17 +44,6 @@ class Operation:
 
     method: str
     template: str
-    pattern: re.Pattern[str]
-    parameters: tuple[Parameter, ...]
-    body_pointer: str | None
-    body_schema: dict[str, Any] | None
-
-    @property
-    def path_parameter_names(self) -> list[str]:
-        return re.findall(r"\{([^}]+)\}", self.template)
-
-    def parameters_in(self, location: str) -> dict[str, Parameter]:
-        return {p.name: p for p in self.parameters if p.location == location}
 
 
 @dataclass
@@ -72,8 +57,20 @@ class CheckResult:
     problems: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Request:
+    """One request in the shape openapi-core reads (its `openapi_core.protocols.Request`)."""
+
+    host_url: str
+    path: str
+    method: str
+    parameters: RequestParameters
+    content_type: str
+    body: bytes | None
+
+
 class OpenApiContract:
-    """Matches requests to spec operations and validates their parameters and JSON bodies.
+    """Validates requests against the spec with openapi-core.
 
     `apply_defaults=False` follows the spec literally: Metabase's generator marks a parameter or body key
     `required` even when it has a `default`. With `apply_defaults=True` such keys may be omitted, which is
@@ -81,125 +78,91 @@ class OpenApiContract:
     """
 
     def __init__(self, spec: dict[str, Any], *, apply_defaults: bool = False) -> None:
-        self.spec = spec
-        self.apply_defaults = apply_defaults
-        self.operations = _operations_from_spec(spec)
-        self._registry = Registry().with_resource(_SPEC_URI, DRAFT202012.create_resource(spec))
-        self._validators: dict[str, Draft202012Validator] = {}
+        self.spec = _as_metabase_reads_it(spec, apply_defaults=apply_defaults)
+        self.openapi = OpenAPI.from_dict(self.spec)  # validates the document itself (openapi-spec-validator)
+        self._finder = APICallPathFinder(self.openapi.spec)
+        # Root paths carry a trailing slash in the spec (/api/card/); Metabase answers without it too.
+        self._slashed_roots = {template.rstrip("/") for template in self.spec["paths"] if template.endswith("/")}
 
     @classmethod
     def from_file(cls, path: Path | str = DEFAULT_SPEC_PATH, *, apply_defaults: bool = False) -> OpenApiContract:
-        return cls(_load_spec(str(path)), apply_defaults=apply_defaults)
-
-    # ----------------------------------------------------------------------------------------- matching
-
-    def match(self, method: str, path: str) -> tuple[Operation | None, dict[str, str], str | None]:
-        """Finds the operation for method + path; returns (operation, raw path params, problem)."""
-        normalized = _strip_trailing_slash(path)
-        path_matches = [(op, m) for op in self.operations if (m := op.pattern.fullmatch(normalized))]
-        if not path_matches:
-            return None, {}, f"undeclared path {path!r}"
-        for operation, found in path_matches:
-            if operation.method == method.upper():
-                raw = dict(zip(operation.path_parameter_names, map(unquote, found.groups()), strict=True))
-                return operation, raw, None
-        declared = sorted({op.method for op, _ in path_matches})
-        return None, {}, f"method {method.upper()} is not declared for {path!r} (declared: {', '.join(declared)})"
-
-    # ----------------------------------------------------------------------------------------- checking
+        """One contract per spec file and mode, shared: reading and validating the spec takes about a second."""
+        return _contract_from_file(str(path), apply_defaults)
 
     def check(
         self, method: str, path: str, query: dict[str, list[str]], raw_body: bytes, content_type: str
     ) -> CheckResult:
-        operation, raw_path_params, problem = self.match(method, path)
-        if operation is None:
-            return CheckResult(problems=[problem or "no matching operation"])
-        result = CheckResult(operation=operation)
-        result.path_params = self._checked_path_params(operation, raw_path_params, result.problems)
-        result.query = self._checked_query(operation, query, result.problems)
-        result.body = self._checked_body(operation, raw_body, content_type, result.problems)
+        method = method.upper()
+        path = f"{path}/" if path in self._slashed_roots else path
+        try:
+            found = self._finder.find(method.lower(), f"{_HOST_URL}{path}")
+        except PathNotFound:
+            return CheckResult(problems=[f"undeclared path {path!r}"])
+        except OperationNotFound:
+            return CheckResult(problems=[f"method {method} is not declared for {path!r}"])
+        operation_spec = found.operation
+        result = CheckResult(operation=Operation(method, found.path.parts[-1]))
+        result.problems += self._query_problems(operation_spec, query)
+        has_body = bool(raw_body.strip())
+        if "requestBody" not in operation_spec and has_body:
+            result.problems.append(f"{method} {result.operation.template} declares no request body, but one was sent")
+        elif "requestBody" in operation_spec and not has_body:
+            # The spec says `required: false`, but Metabase validates the missing body against the schema.
+            result.problems.append("request body is required (JSON)")
+        query_items = [(name, value) for name, values in query.items() for value in values]
+        request = _Request(
+            host_url=_HOST_URL,
+            path=path,
+            method=method.lower(),
+            parameters=RequestParameters(query=ImmutableMultiDict(query_items)),
+            content_type=content_type,
+            body=raw_body if has_body else None,
+        )
+        unmarshalled = self.openapi.unmarshal_request(request)
+        result.problems += [problem for error in unmarshalled.errors for problem in _describe(error)]
+        result.path_params = dict(unmarshalled.parameters.path)
+        result.query = dict(unmarshalled.parameters.query)
+        result.body = json_or_none(raw_body)
         return result
 
-    def _checked_path_params(self, operation: Operation, raw: dict[str, str], problems: list[str]) -> dict[str, Any]:
-        declared = operation.parameters_in("path")
-        values = {}
-        for name, text in raw.items():
-            parameter = declared.get(name)
-            if parameter is None:  # a template variable without a declaration: accept it as text
-                values[name] = text
-                continue
-            values[name] = _coerce_scalar(text, parameter.schema)
-            problems += self._schema_problems(parameter.pointer, values[name], f"path parameter {name!r}")
-        return values
-
-    def _checked_query(self, operation: Operation, query: dict[str, list[str]], problems: list[str]) -> dict[str, Any]:
-        declared = operation.parameters_in("query")
-        problems += [f"undeclared query parameter {name!r}" for name in query if name not in declared]
+    def _query_problems(self, operation_spec: Any, query: dict[str, list[str]]) -> list[str]:
+        """What openapi-core lets through: undeclared names, and required ones missing because they have a default."""
+        declared = {}
+        for parameter in operation_spec / "parameters" if "parameters" in operation_spec else []:
+            if (parameter / "in").read_str() == "query":
+                declared[(parameter / "name").read_str()] = parameter
+        problems = [f"undeclared query parameter {name!r}" for name in query if name not in declared]
         problems += [
-            f"missing required query parameter {p.name!r}"
-            for p in declared.values()
-            if p.name not in query and self._must_be_sent(p.required, p.has_default)
+            f"missing required query parameter {name!r}"
+            for name, parameter in declared.items()
+            if name not in query
+            and (parameter / "required").read_bool(default=False)
+            and "default" in parameter / "schema"
         ]
-        values = {}
-        for name, texts in query.items():
-            parameter = declared.get(name)
-            if parameter is None:
-                continue
-            label = f"query parameter {name!r}"
-            if len(texts) > 1 and not _allows_type(parameter.schema, "array"):
-                problems.append(f"{label} is repeated but its schema is not an array")
-                continue
-            values[name] = _coerce_query_value(texts, parameter.schema)
-            problems += self._schema_problems(parameter.pointer, values[name], label)
-        return values
-
-    def _checked_body(self, operation: Operation, raw_body: bytes, content_type: str, problems: list[str]) -> Any:
-        if operation.body_pointer is None:
-            if raw_body.strip():
-                problems.append(f"{operation.method} {operation.template} declares no request body, but one was sent")
-            return None
-        if not content_type.lower().startswith("application/json"):
-            # Metabase only parses bodies sent as JSON; anything else reaches the endpoint as no body at all.
-            problems.append(f"request body must be sent with Content-Type: application/json (got {content_type!r})")
-        try:
-            body = json.loads(raw_body) if raw_body.strip() else None
-        except ValueError as error:
-            problems.append(f"request body is not valid JSON: {error}")
-            return None
-        if body is None:
-            problems.append("request body is required (JSON)")
-            return None
-        checked = self._with_defaults(body, operation.body_schema or {})
-        problems += self._schema_problems(operation.body_pointer, checked, "request body")
-        return body
-
-    def _with_defaults(self, body: Any, schema: dict[str, Any]) -> Any:
-        """Fills top-level defaults the way Metabase's decoder does, when apply_defaults is on."""
-        if not self.apply_defaults or not isinstance(body, dict):
-            return body
-        defaults = {k: s["default"] for k, s in schema.get("properties", {}).items() if "default" in s}
-        return defaults | body
-
-    def _must_be_sent(self, required: bool, has_default: bool) -> bool:
-        return required and not (self.apply_defaults and has_default)
-
-    def _schema_problems(self, pointer: str, instance: Any, label: str) -> list[str]:
-        validator = self._validator(pointer)
-        return [_describe_error(label, error) for error in validator.iter_errors(instance)]
-
-    def _validator(self, pointer: str) -> Draft202012Validator:
-        if pointer not in self._validators:
-            schema = {"$ref": f"{_SPEC_URI}#{pointer}"}
-            self._validators[pointer] = Draft202012Validator(schema, registry=self._registry)
-        return self._validators[pointer]
+        return problems
 
 
 # --------------------------------------------------------------------------------------------- spec reading
 
 
 @cache
-def _load_spec(path: str) -> dict[str, Any]:
-    return _one_of_as_any_of(json.loads(Path(path).read_text()))
+def _contract_from_file(path: str, apply_defaults: bool) -> OpenApiContract:
+    return OpenApiContract(json.loads(Path(path).read_text()), apply_defaults=apply_defaults)
+
+
+def _as_metabase_reads_it(spec: dict[str, Any], *, apply_defaults: bool) -> dict[str, Any]:
+    """The spec as the running server applies it; openapi-core then validates against this reading."""
+    read = _one_of_as_any_of(copy.deepcopy(spec))
+    read["servers"] = _ANY_SERVER
+    for path_item in read["paths"].values():
+        for operation in path_item.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                parameter["schema"] = _without_null_branch(parameter.get("schema", {}))
+                if apply_defaults and "default" in parameter["schema"]:
+                    parameter["required"] = False
+    if apply_defaults:
+        _defaults_make_optional(read)
+    return read
 
 
 def _one_of_as_any_of(node: Any) -> Any:
@@ -217,130 +180,68 @@ def _one_of_as_any_of(node: Any) -> Any:
     return node
 
 
-def _operations_from_spec(spec: dict[str, Any]) -> list[Operation]:
-    operations = [
-        _operation(spec, template, method, details)
-        for template, path_item in spec["paths"].items()
-        for method, details in path_item.items()
-        if method in _HTTP_METHODS
-    ]
-    # Literal segments win over variables (e.g. /api/session/properties before a hypothetical /api/session/{id}).
-    return sorted(operations, key=lambda op: (op.template.count("{"), op.template))
+def _without_null_branch(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's `anyOf: [X, null]` read as X.
 
-
-def _operation(spec: dict[str, Any], template: str, method: str, details: dict[str, Any]) -> Operation:
-    base = f"/paths/{_escape_pointer(template)}/{method}"
-    parameters = tuple(
-        _parameter(spec, raw, f"{base}/parameters/{index}") for index, raw in enumerate(details.get("parameters", []))
-    )
-    body_pointer, body_schema = None, None
-    json_body = details.get("requestBody", {}).get("content", {}).get("application/json")
-    if json_body is not None:
-        body_pointer = f"{base}/requestBody/content/application~1json/schema"
-        body_schema = _resolve_local_ref(spec, json_body.get("schema", {}))
-    return Operation(
-        method=method.upper(),
-        template=template,
-        pattern=_template_pattern(template),
-        parameters=parameters,
-        body_pointer=body_pointer,
-        body_schema=body_schema,
-    )
-
-
-def _parameter(spec: dict[str, Any], raw: dict[str, Any], pointer: str) -> Parameter:
-    raw = _resolve_local_ref(spec, raw)
-    schema = _resolve_local_ref(spec, raw.get("schema", {}))
-    return Parameter(
-        name=raw["name"],
-        location=raw["in"],
-        required=bool(raw.get("required", False)),
-        has_default="default" in schema,
-        schema=schema,
-        pointer=f"{pointer}/schema",
-    )
-
-
-def _template_pattern(template: str) -> re.Pattern[str]:
-    """/api/card/{id} -> ^/api/card/([^/]+)$, with any trailing slash dropped (Metabase accepts both)."""
-    segments = _strip_trailing_slash(template).split("/")
-    parts = ["([^/]+)" if re.fullmatch(r"\{[^}]+\}", s) else re.escape(s) for s in segments]
-    return re.compile("/".join(parts))
-
-
-def _strip_trailing_slash(path: str) -> str:
-    return path.rstrip("/") or "/"
-
-
-def _escape_pointer(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def _resolve_local_ref(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    ref = schema.get("$ref")
-    if not isinstance(ref, str) or not ref.startswith("#/"):
+    Text in a path or query string is never JSON null, and openapi-core picks how to decode a
+    parameter (e.g. repeated keys as an array) from its schema's own `type`, which the `anyOf` hides.
+    """
+    branches = schema.get("anyOf", [])
+    kept = [branch for branch in branches if branch != _NULL]
+    if len(branches) != 2 or len(kept) != 1:
         return schema
-    target: Any = spec
-    for token in ref[2:].split("/"):
-        target = target[token.replace("~1", "/").replace("~0", "~")]
-    return target
+    return {key: value for key, value in schema.items() if key != "anyOf"} | kept[0]
 
 
-# ------------------------------------------------------------------------------------ string coercion
-
-
-def _schema_types(schema: dict[str, Any]) -> set[str]:
-    """Every JSON type a schema can take, looking through oneOf/anyOf/allOf and const/enum values."""
-    declared = schema.get("type")
-    types = {declared} if isinstance(declared, str) else set(declared or [])
-    for keyword in ("oneOf", "anyOf", "allOf"):
-        for sub in schema.get(keyword, []):
-            types |= _schema_types(sub)
-    return types
-
-
-def _allows_type(schema: dict[str, Any], json_type: str) -> bool:
-    return json_type in _schema_types(schema)
-
-
-def _array_items_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    if schema.get("type") == "array":
-        return schema.get("items", {})
-    for keyword in ("oneOf", "anyOf", "allOf"):
-        for sub in schema.get(keyword, []):
-            if _allows_type(sub, "array"):
-                return _array_items_schema(sub)
-    return {}
-
-
-def _coerce_query_value(texts: list[str], schema: dict[str, Any]) -> Any:
-    """Repeated keys (models=card&models=dashboard) become a list when the schema takes an array."""
-    if _allows_type(schema, "array"):
-        items = _array_items_schema(schema)
-        return [_coerce_scalar(text, items) for text in texts]
-    return _coerce_scalar(texts[0], schema)
-
-
-def _coerce_scalar(text: str, schema: dict[str, Any]) -> Any:
-    """Turns query/path text into the JSON value the schema expects, as Metabase's string decoder does."""
-    types = _schema_types(schema)
-    if "integer" in types and _INTEGER.fullmatch(text):
-        return int(text)
-    if "number" in types and _NUMBER.fullmatch(text):
-        return float(text)
-    if "boolean" in types and text in ("true", "false"):
-        return text == "true"
-    return text
+def _defaults_make_optional(node: Any) -> None:
+    """Drops from every object's `required` the properties that have a default (Metabase fills them in)."""
+    if isinstance(node, dict):
+        properties = node.get("properties")
+        if isinstance(properties, dict) and isinstance(node.get("required"), list):
+            node["required"] = [name for name in node["required"] if "default" not in properties.get(name, {})]
+        for value in node.values():
+            _defaults_make_optional(value)
+    elif isinstance(node, list):
+        for item in node:
+            _defaults_make_optional(item)
 
 
 # ------------------------------------------------------------------------------------ error messages
 
 
-def _describe_error(label: str, error: ValidationError) -> str:
-    # A failed oneOf/anyOf says little by itself; best_match digs into the branch that came closest.
+def _describe(error: Exception) -> list[str]:
+    """openapi-core's error as problems naming the parameter or body and what is wrong with it."""
+    cause = error.__cause__
+    if isinstance(error, ParameterValidationError):
+        label = f"{error.location} parameter {error.name!r}"
+    elif isinstance(error, RequestBodyValidationError):
+        label = "request body"
+        if isinstance(cause, MediaTypeNotFound):
+            return [f"request body must be sent with Content-Type: application/json (got {cause.mimetype!r})"]
+        if isinstance(cause, MediaTypeDeserializeError):
+            return ["request body is not valid JSON"]
+    else:
+        return [str(error)]
+    if isinstance(cause, InvalidSchemaValue):
+        return [_describe_schema_error(label, schema_error) for schema_error in cause.schema_errors]
+    if isinstance(cause, CastError):
+        return [f"{label}: {cause.value!r} is not of type {cause.type!r}"]
+    return [f"{label}: {cause or error}"]
+
+
+def _describe_schema_error(label: str, error: ValidationError) -> str:
+    # A failed anyOf says little by itself; best_match digs into the branch that came closest.
     deepest = best_match([error]) or error
     where = deepest.json_path if deepest.json_path != "$" else ""
     message = deepest.message
     if len(message) > _MAX_MESSAGE_CHARS:
         message = message[:_MAX_MESSAGE_CHARS] + "..."
     return f"{label}{' ' + where if where else ''}: {message}"
+
+
+def json_or_none(raw_body: bytes) -> Any:
+    """The body as JSON, or None when there is none or it is not JSON."""
+    try:
+        return json.loads(raw_body) if raw_body.strip() else None
+    except ValueError:
+        return None

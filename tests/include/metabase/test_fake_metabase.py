@@ -333,14 +333,27 @@ def test_contract_server_writes_lists_only_state_changing_requests(fake_metabase
 
 
 def test_contract_server_spec_schemas_are_valid_json_schema() -> None:
-    # If the spec's schemas were not valid JSON Schema, every contract check above would mean little.
-    contract = FakeMetabase().contract
-    schemas = list(contract.spec["components"]["schemas"].values())
-    schemas += [op.body_schema for op in contract.operations if op.body_schema is not None]
-    schemas += [parameter.schema for op in contract.operations for parameter in op.parameters]
-    assert len(schemas) > len(contract.operations)  # components, bodies and parameters were all found
-    for schema in schemas:
+    # openapi-core checked the document against OpenAPI 3.1 when it loaded it; each schema in it must also be
+    # valid JSON Schema, else every contract check above would mean little.
+    spec = FakeMetabase().contract.spec
+    operations = [op for path_item in spec["paths"].values() for op in path_item.values() if isinstance(op, dict)]
+    bodies = [media["schema"] for op in operations for media in op.get("requestBody", {}).get("content", {}).values()]
+    parameters = [parameter["schema"] for op in operations for parameter in op.get("parameters", [])]
+    components = list(spec["components"]["schemas"].values())
+    assert bodies and parameters and len(components) > len(operations)  # all three kinds were found
+    for schema in components + bodies + parameters:
         Draft202012Validator.check_schema(schema)  # raises SchemaError on an invalid schema
+
+
+def test_contract_server_fails_the_test_whose_client_broke_the_contract(unchecked_metabase: FakeMetabase) -> None:
+    # What the `fake_metabase` fixture checks after every test body, even when the client handled the 400.
+    server = unchecked_metabase
+    server.assert_contract_kept()
+    response = api(server).put(f"{server.url}/api/card/1", json={"name": 42}, timeout=5)
+
+    assert response.status_code == 400
+    with pytest.raises(AssertionError, match=r"(?s)broke the Metabase OpenAPI contract.*PUT /api/card/1: request body"):
+        server.assert_contract_kept()
 
 
 def _collection_list_flags() -> dict[str, str]:

@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from include.settings import ExportConfig, parse_aws_exports
+from include.aws.provider import AWS
+from include.aws.settings import AwsExport
 from tests.conftest import S3_URI, export_config
 
 
@@ -53,7 +54,7 @@ def failing_s3_export(monkeypatch):
     answers every request with `answer` (status, S3 error code), or where nothing listens (answer None)."""
     servers = []
 
-    def export(name: str, answer: tuple[int, str] | None) -> ExportConfig:
+    def export(name: str, answer: tuple[int, str] | None) -> AwsExport:
         if answer is None:
             port = _closed_port()
         else:
@@ -66,7 +67,7 @@ def failing_s3_export(monkeypatch):
             "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 2},  # fail in a second
         }
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "aws", "extra": extra}))
-        return parse_aws_exports(json.dumps([export_config(name, "cur2", S3_URI, conn_id=conn_id)]))[0]
+        return AWS.parse_exports(json.dumps([export_config(name, "cur2", S3_URI, conn_id=conn_id)]))[0]
 
     yield export
     for server in servers:

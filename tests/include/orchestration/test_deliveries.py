@@ -3,19 +3,18 @@
 import logging
 from dataclasses import replace
 from fnmatch import fnmatch
-from functools import partial
 
 import duckdb
 import pytest
 
-from include.aws.loading import load_delivery
 from include.aws.manifests import ATHENA_LISTING, PERIOD_MANIFEST
+from include.aws.provider import AWS
+from include.aws.sensor import manifest_key_pattern
 from include.dashboards.spec import load_dashboards, render_sql
 from include.failures import Failure
-from include.orchestration.deliveries import plan_deliveries, refusal_report, storage_path, survey_exports
-from include.orchestration.sensors import manifest_key_pattern
+from include.orchestration.deliveries import plan_deliveries, refusal_report, survey_exports
+from include.orchestration.loading import load_delivery
 from include.serving.publish import LEDGER_DIR, newest_version, publish
-from include.settings import parse_aws_exports
 from include.sql import sql_literal
 from include.warehouse.loader import LoadRefused
 from tests.aws_layouts import to_athena
@@ -26,7 +25,7 @@ from tests.helpers import assert_same_money, ledger, load, local_export, month_r
 def _export(name, fmt, uri, **extra):
     import json
 
-    return parse_aws_exports(json.dumps([export_config(name, fmt, uri, **extra)]))[0]
+    return AWS.parse_exports(json.dumps([export_config(name, fmt, uri, **extra)]))[0]
 
 
 def test_plan_loads_new_versions_and_logs_each_period_with_its_decision(write_sample, warehouse, caplog):
@@ -34,12 +33,12 @@ def test_plan_loads_new_versions_and_logs_each_period_with_its_decision(write_sa
     write_sample("cur", "cur1", FEB)
     to_athena(write_sample.root, "cur", FEB, manifest=None)
     export = local_export("cur", "cur1", write_sample.root, S3_URI)
-    first = plan_deliveries(export, warehouse, [])
+    first = plan_deliveries(AWS, export, warehouse, [])
     load(warehouse, first.to_load[0])  # January only
     caplog.clear()
 
     with caplog.at_level(logging.INFO, logger="include.orchestration.deliveries"):
-        plan = plan_deliveries(export, warehouse, [])
+        plan = plan_deliveries(AWS, export, warehouse, [])
 
     assert [(d.billing_period, d.layout) for d in plan.to_load] == [(FEB, ATHENA_LISTING)]
     [skip] = plan.skipped
@@ -58,7 +57,7 @@ def test_forced_reload_names_the_periods_it_skips_and_the_ones_it_cannot_find(wr
     write_sample("cur2", "cur2", FEB)
     export = local_export("cur2", "cur2", write_sample.root, S3_URI)
     with caplog.at_level(logging.INFO, logger="include.orchestration.deliveries"):
-        plan = plan_deliveries(export, warehouse, [FEB, MAR])
+        plan = plan_deliveries(AWS, export, warehouse, [FEB, MAR])
     assert [d.billing_period for d in plan.to_load] == [FEB]
     assert [(s.billing_period, s.reason) for s in plan.skipped] == [
         (JAN, "not among the billing periods this run reloads")
@@ -71,7 +70,7 @@ def test_export_folder_with_nothing_delivered_is_a_warning_naming_the_folder(wri
     write_sample("cur2", "cur2", JAN)
     export = local_export("legacy", "cur1", write_sample.root, S3_URI)
     with caplog.at_level(logging.INFO, logger="include.orchestration.deliveries"):
-        plan = plan_deliveries(export, warehouse, [])
+        plan = plan_deliveries(AWS, export, warehouse, [])
     assert plan.to_load == [] and plan.skipped == []
     [record] = [r for r in caplog.records if r.name == "include.orchestration.deliveries"]
     assert record.levelno == logging.WARNING
@@ -96,24 +95,24 @@ def test_athena_month_without_manifest_on_s3_is_versioned_by_etags_and_loads(wri
     upload_tree(s3_bucket, write_sample.root)
     export = _export("cur", "cur1", S3_URI, conn_id="finops_s3")
 
-    [delivery] = plan_deliveries(export, warehouse, []).to_load
+    [delivery] = plan_deliveries(AWS, export, warehouse, []).to_load
     assert delivery.layout == ATHENA_LISTING and delivery.version.startswith("listing-sha256:")
     assert [f.listed_uri for f in delivery.data_files] == [
         f"{S3_URI}/cur/cur/year=2025/month=1/{f.name}" for f in files
     ]
-    assert plan_deliveries(export, warehouse, []).to_load[0].version == delivery.version
-    load_delivery(warehouse, delivery, partial(storage_path, conn_id="finops_s3"))
+    assert plan_deliveries(AWS, export, warehouse, []).to_load[0].version == delivery.version
+    load_delivery(warehouse, AWS, delivery)  # through the export's Airflow connection, as the DAG loads
     rows, cost = month_rows_and_cost(warehouse, "cur_2025_01")
     assert rows == totals.rows
     assert_same_money(cost, totals.billed)
-    assert plan_deliveries(export, warehouse, []).to_load == []  # loaded: the next look skips it
+    assert plan_deliveries(AWS, export, warehouse, []).to_load == []  # loaded: the next look skips it
 
 
 def test_refusal_report_names_every_refused_or_unloaded_delivery_with_its_ledger_error(write_sample, warehouse):
     write_sample("cur", "cur1", JAN)
     write_sample("cur", "cur1", FEB)
     export = local_export("cur", "cur1", write_sample.root, S3_URI)
-    jan, feb = plan_deliveries(export, warehouse, []).to_load
+    jan, feb = plan_deliveries(AWS, export, warehouse, []).to_load
     jan_loaded = {"export": "cur", "billing_period": "2025-01"}  # what load_billing_month returns, in part
     load(warehouse, jan)
     truncate_gzip(write_sample.root / feb.data_files[0].listed_uri.removeprefix(f"{S3_URI}/"))
@@ -123,7 +122,7 @@ def test_refusal_report_names_every_refused_or_unloaded_delivery_with_its_ledger
     discovery_refusal = "export other (the export's folder) refused: holds [x] but no legacy CUR layout"
     not_surveyed = "export far not surveyed (transient error): …; not refused: the next run looks at it again"
 
-    report = refusal_report(warehouse, [discovery_refusal], [not_surveyed], [jan, feb, never_tried], [jan_loaded])
+    report = refusal_report(AWS, warehouse, [discovery_refusal], [not_surveyed], [jan, feb, never_tried], [jan_loaded])
 
     assert report.splitlines() == [
         "3 deliveries refused or not loaded, 1 export not surveyed (earlier months keep their data):",
@@ -132,11 +131,11 @@ def test_refusal_report_names_every_refused_or_unloaded_delivery_with_its_ledger
         "  - export cur 2025-02 not loaded: no ledger row; the log of its load_billing_month task says why",
         f"  - {not_surveyed}",
     ]
-    assert refusal_report(warehouse, [], [not_surveyed], [jan], [jan_loaded]).splitlines() == [
+    assert refusal_report(AWS, warehouse, [], [not_surveyed], [jan], [jan_loaded]).splitlines() == [
         "1 export not surveyed (earlier months keep their data):",
         f"  - {not_surveyed}",
     ]
-    assert refusal_report(warehouse, [], [], [jan], [jan_loaded]) is None
+    assert refusal_report(AWS, warehouse, [], [], [jan], [jan_loaded]) is None
 
 
 @pytest.mark.parametrize(
@@ -151,7 +150,7 @@ def test_an_export_that_cannot_be_surveyed_is_refused_only_when_access_is_denied
     meet again (the network, S3 throttling or failing) is only reported, and the next run looks again."""
     export = failing_s3_export("cur2", answer)
 
-    plan = plan_deliveries(export, warehouse, [])
+    plan = plan_deliveries(AWS, export, warehouse, [])
 
     assert plan.to_load == []
     if failure is None:
@@ -167,16 +166,14 @@ def test_an_export_that_cannot_be_surveyed_is_refused_only_when_access_is_denied
 
 
 def test_a_bug_while_surveying_an_export_is_reported_not_refused(write_sample, warehouse, monkeypatch):
-    from include.orchestration import deliveries
-
     write_sample("cur2", "cur2", JAN)
     export = local_export("cur2", "cur2", write_sample.root, S3_URI)
 
     def buggy(root, surveyed):
         return None + 1
 
-    monkeypatch.setattr(deliveries, "discover", buggy)
-    plan = plan_deliveries(export, warehouse, [])
+    monkeypatch.setattr(AWS, "discover", buggy)
+    plan = plan_deliveries(AWS, export, warehouse, [])
     assert plan.refused == [] and plan.survey_failure is Failure.UNKNOWN
     assert plan.not_surveyed.startswith("export cur2 not surveyed (unknown error): TypeError: unsupported operand")
 
@@ -194,11 +191,11 @@ def test_an_export_that_cannot_be_surveyed_holds_back_no_other_and_a_refusal_is_
     unreachable = failing_s3_export("unreachable", None)
     exports = [denied, good, misnamed, unreachable]
 
-    first = survey_exports(exports, warehouse, [])
-    again = survey_exports(exports, warehouse, [])  # the next run, nothing fixed
+    first = survey_exports(AWS, exports, warehouse, [])
+    again = survey_exports(AWS, exports, warehouse, [])  # the next run, nothing fixed
 
     assert again == first
-    assert first.to_load == plan_deliveries(good, warehouse, []).to_load and len(first.to_load) == 1
+    assert first.to_load == plan_deliveries(AWS, good, warehouse, []).to_load and len(first.to_load) == 1
     assert [refusal.split(" refused: ")[0] for refusal in first.refused] == [
         "export denied (the export's folder)",
         "export misnamed (the export's folder)",
@@ -211,8 +208,8 @@ def test_an_export_that_cannot_be_surveyed_holds_back_no_other_and_a_refusal_is_
     ]
 
     (write_sample.root / "misnamed" / "more").mkdir()  # the folder changed, and the error with it
-    changed = survey_exports(exports, warehouse, [])
-    survey_exports(exports, warehouse, [])
+    changed = survey_exports(AWS, exports, warehouse, [])
+    survey_exports(AWS, exports, warehouse, [])
     assert changed.refused[1] != first.refused[1] and "holds [data, metadata, more]" in changed.refused[1]
     assert [row[6] for row in _failed(warehouse)] == [*first.refused, changed.refused[1]]
 
@@ -228,7 +225,7 @@ def test_the_refused_deliveries_card_counts_each_delivery_not_loaded_once(write_
     write_sample("misnamed", "cur2", JAN)
     cur = local_export("cur", "cur1", write_sample.root, S3_URI)
     misnamed = local_export("misnamed", "cur1", write_sample.root, S3_URI)
-    [january] = survey_exports([cur, misnamed], warehouse, []).to_load
+    [january] = survey_exports(AWS, [cur, misnamed], warehouse, []).to_load
     listed = write_sample.root / january.data_files[0].listed_uri.removeprefix(f"{S3_URI}/")
     listed.rename(tmp_path / "away")
     with pytest.raises(LoadRefused):
@@ -236,7 +233,7 @@ def test_the_refused_deliveries_card_counts_each_delivery_not_loaded_once(write_
     (tmp_path / "away").rename(listed)
     load(warehouse, january)  # the same version, loaded
     (write_sample.root / "misnamed" / "more").mkdir()
-    survey_exports([cur, misnamed], warehouse, [])  # misnamed's refusal again, under a new error
+    survey_exports(AWS, [cur, misnamed], warehouse, [])  # misnamed's refusal again, under a new error
     serving = tmp_path / "serving"
     publish(warehouse, serving, [])
     served_ledger = newest_version(serving / LEDGER_DIR)

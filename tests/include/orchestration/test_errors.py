@@ -16,11 +16,12 @@ from airflow.sdk.exceptions import AirflowFailException
 from s3fs.errors import translate_boto_error
 from upath import UPath
 
-from include.aws.manifests import DeliveryError, discover
+from include.aws.provider import AWS
 from include.aws.sample_data import write_legacy_rows
 from include.failures import Failure, classify
 from include.orchestration.deliveries import plan_deliveries
 from include.orchestration.errors import TRANSIENT_PREFIX, TransientError, fail_fast_on_bad_input
+from include.providers.deliveries import DeliveryError
 from include.storage import materialize
 from tests.conftest import JAN, S3_URI
 from tests.helpers import deliveries, ledger, load, local_export
@@ -96,8 +97,8 @@ def test_a_ledger_locked_while_finding_deliveries_is_transient(tmp_path):
     duckdb.connect(str(warehouse)).close()  # a warehouse exists, so discovery reads its ledger
     busy = pytest.raises(TransientError, match="stays locked by another writer")
     with _locked(warehouse), busy, fail_fast_on_bad_input():
-        plan_deliveries(delivery.export, warehouse, [])
-    assert plan_deliveries(delivery.export, warehouse, []).to_load == [delivery]
+        plan_deliveries(AWS, delivery.export, warehouse, [])
+    assert plan_deliveries(AWS, delivery.export, warehouse, []).to_load == [delivery]
 
 
 def test_an_unreachable_s3_endpoint_is_transient(tmp_path):
@@ -156,19 +157,19 @@ def test_a_binder_error_fails_at_once_naming_where():
 
 def test_a_broken_manifest_is_refused_not_raised_so_nothing_retries_it(tmp_path):
     delivery = _cur_delivery(tmp_path / "mirror")
-    manifest = UPath(delivery.manifest_uri)
+    manifest = UPath(delivery.delivery_uri)
     manifest.write_text(manifest.read_text()[:-20])
-    plan = plan_deliveries(delivery.export, tmp_path / "warehouse.duckdb", [])
+    plan = plan_deliveries(AWS, delivery.export, tmp_path / "warehouse.duckdb", [])
     [refusal] = plan.refused
     assert plan.to_load == [] and plan.survey_error is None
-    assert refusal.error.startswith(f"{delivery.manifest_uri}: invalid manifest JSON")
+    assert refusal.error.startswith(f"{delivery.delivery_uri}: invalid manifest JSON")
 
 
 def test_a_folder_with_no_layout_of_its_format_fails_at_once(tmp_path):
     """Discovery refuses it; raised anywhere else, its DeliveryError is not retried either."""
     write_legacy_rows(tmp_path / "mirror", "cur", JAN, ROWS, s3_uri=S3_URI, version="v1")
     export = local_export("cur", "cur2", tmp_path / "mirror", S3_URI)  # a legacy CUR folder, configured as CUR 2.0
-    err = _raised(lambda: discover(UPath(export.uri), export))
+    err = _raised(lambda: AWS.discover(UPath(export.uri), export))
     assert isinstance(err, DeliveryError) and classify(err) is Failure.DETERMINISTIC
     with pytest.raises(AirflowFailException, match=re.escape(str(err))), fail_fast_on_bad_input():
         raise err

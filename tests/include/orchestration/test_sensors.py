@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from include.aws.provider import AWS
 from include.orchestration.deliveries import plan_deliveries
 from include.orchestration.sensors import has_work
 from tests.conftest import JAN, S3_URI
@@ -31,7 +32,7 @@ def test_an_export_that_cannot_be_surveyed_fires_the_sensor_unless_a_later_look_
     sensing, failing_s3_export, caplog, answer, fires
 ):
     export = failing_s3_export("cur2", answer)
-    assert has_work(export, SCHEDULED_RUN) is fires
+    assert has_work(AWS, export, SCHEDULED_RUN) is fires
     if not fires:
         assert "not surveyed (transient error): EndpointConnectionError" in caplog.text
         assert "looking again on the next poke" in caplog.text
@@ -40,7 +41,7 @@ def test_an_export_that_cannot_be_surveyed_fires_the_sensor_unless_a_later_look_
 def test_a_new_delivery_fires_the_sensor_and_a_loaded_one_does_not(sensing, write_sample):
     write_sample("cur2", "cur2", JAN)
     export = local_export("cur2", "cur2", write_sample.root, S3_URI)
-    assert has_work(export, SCHEDULED_RUN) is True
-    [delivery] = plan_deliveries(export, sensing, []).to_load
+    assert has_work(AWS, export, SCHEDULED_RUN) is True
+    [delivery] = plan_deliveries(AWS, export, sensing, []).to_load
     load(sensing, delivery)
-    assert has_work(export, SCHEDULED_RUN) is False
+    assert has_work(AWS, export, SCHEDULED_RUN) is False

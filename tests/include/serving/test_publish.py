@@ -16,9 +16,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from include.aws.settings import AWS_DATASETS
 from include.serving import publish as serving
 from include.serving.publish import (
     CHANGED_SINCE_VALIDATION,
+    DATASETS_SEED,
     LEGACY_FILES,
     NOT_VALIDATED,
     VALIDATION_COLUMNS,
@@ -30,13 +32,15 @@ from include.serving.publish import (
     publish,
     publish_validation,
     served_months,
+    serving_ranks,
     sweep_superseded,
 )
-from include.settings import AWS_DATASETS, ConfigError
+from include.settings import ConfigError
 from include.warehouse.ledger import ensure_ledger
 from tests.conftest import PROJECT_ROOT, S3_URI, SHARED
 from tests.dbt.cur_files import read_cur_csv, wrap_as_legacy_cur
 from tests.helpers import deliveries, load, local_export
+from tests.include.warehouse.previous_layout import rewrite_in_previous_layout
 
 CUR1, CUR2, FOCUS_1_2 = (AWS_DATASETS[fmt] for fmt in ("cur1", "cur2", "focus1.2"))
 
@@ -111,6 +115,37 @@ def test_one_export_per_account_and_month_is_served_preferring_focus_then_cur2(t
         ("2025-01", "222", "legacy", 7),
         ("2025-02", "111", "focus", 5),
     ]
+
+
+def test_which_export_of_an_account_is_served_is_a_row_per_dataset_in_the_datasets_seed(tmp_path, monkeypatch):
+    """A provider's datasets are ranked by rows of dbt/seeds/datasets.csv, not code; an unranked one comes last."""
+    seed, root = tmp_path / "datasets.csv", tmp_path / "serving"
+    monkeypatch.setattr(serving, "DATASETS_SEED", seed)
+    warehouse = _mart(
+        tmp_path / "w.duckdb",
+        [
+            ("Google Cloud", "billing-1", "detailed", "gcp_detailed", JAN, 10),
+            ("Google Cloud", "billing-1", "standard", "gcp_standard", JAN, 10),
+            ("Google Cloud", "billing-2", "resource", "gcp_resource", JAN, 3),  # a dataset the seed does not rank
+            ("Google Cloud", "billing-2", "standard", "gcp_standard", JAN, 3),
+            ("AWS", "111", "legacy", CUR1, JAN, 7),
+            ("AWS", "111", "new", CUR2, JAN, 7),
+        ],
+    )
+    _validated(root, warehouse, "2025-01")
+    aws_rows = DATASETS_SEED.read_text(encoding="utf-8")
+
+    def served_with(ranks: dict[str, int]) -> dict[str, str]:
+        seed.write_text(aws_rows + "".join(f"{dataset},gcp,{rank}\n" for dataset, rank in ranks.items()))
+        publish(warehouse, root, ["2025-01"])
+        return {account: export for _, account, export, _ in _served(root)}
+
+    ranks = {"gcp_detailed": 1, "gcp_standard": 2}
+    assert served_with(ranks) == {"billing-1": "detailed", "billing-2": "standard", "111": "new"}
+    with open(seed, encoding="utf-8", newline="") as rows:
+        assert serving_ranks() == {row["dataset"]: int(row["serving_rank"]) for row in csv.DictReader(rows)}
+    ranks = {"gcp_detailed": 3, "gcp_standard": 2}
+    assert served_with(ranks) == {"billing-1": "standard", "billing-2": "standard", "111": "new"}
 
 
 def test_only_the_requested_and_never_served_months_are_rewritten(tmp_path):
@@ -550,6 +585,47 @@ def test_the_served_ledger_has_each_loaded_months_source_cost_per_currency_read_
     assert _billed_by_currency(root) == {
         key: cost * 3 if key[0] == "koku-nok" else cost for key, cost in expected.items()
     }
+
+
+def test_the_served_ledger_names_provider_dataset_and_delivery_and_publishes_a_previous_layout_in_them(tmp_path):
+    """A real CUR loaded: the served ledger has the ledger's columns. A warehouse and a served ledger of the
+    previous layout (`source`, `manifest_uri`, no dataset) publish in them, the served sums reused."""
+    mirror, warehouse, root = tmp_path / "mirror", tmp_path / "w.duckdb", tmp_path / "serving"
+    wrap_as_legacy_cur(NOK_CUR, mirror, "koku-nok")
+    [delivery] = deliveries(local_export("koku-nok", "cur1", mirror, S3_URI))
+    load(warehouse, delivery)
+    publish(warehouse, root, [])
+    columns = "provider, export, dataset, billing_period, version, table_name, delivery_uri"
+    with duckdb.connect() as con:
+        read = f"read_parquet({str(newest_version(root / 'load_ledger'))!r})"
+        [(served_columns,)] = con.execute(f"SELECT list(column_name) FROM (DESCRIBE SELECT * FROM {read})").fetchall()
+        [served] = con.execute(f"SELECT {columns} FROM {read}").fetchall()
+    assert served_columns == [
+        *["provider", "export", "dataset", "billing_period", "status", "version", "rows", "billed_cost"],
+        *["billed_cost_by_currency", "loaded_at", "duration_s", "delivery_uri", "table_name", "error"],
+    ]
+    table = f"aws_cur.{delivery.export.table_stem}_{delivery.period_label.replace('-', '_')}"
+    assert served == (
+        "aws", "koku-nok", CUR1, delivery.period_label, delivery.version, table, delivery.delivery_uri
+    )  # fmt: skip
+    sums = _billed_by_currency(root)
+
+    rewrite_in_previous_layout(warehouse)
+    previous = newest_version(root / "load_ledger")
+    with duckdb.connect() as con:  # as the publish of the previous layout served it
+        con.execute(
+            f"COPY (SELECT * EXCLUDE (provider, dataset, delivery_uri), provider AS source, delivery_uri AS "
+            f"manifest_uri FROM read_parquet({str(previous)!r})) TO '{previous}.old' (FORMAT parquet)"
+        ).fetchall()
+    os.replace(f"{previous}.old", previous)
+    with duckdb.connect(str(warehouse)) as con:  # were the month read again, its sums would double
+        con.execute(f"UPDATE {table} SET line_item_unblended_cost = line_item_unblended_cost * 2").fetchall()
+    publish(warehouse, root, [])
+    with duckdb.connect() as con:
+        [again] = con.execute(
+            f"SELECT {columns} FROM read_parquet({str(newest_version(root / 'load_ledger'))!r})"
+        ).fetchall()
+    assert again == served and _billed_by_currency(root) == sums
 
 
 def test_a_grace_period_that_is_not_seconds_fails_the_publish_as_a_configuration_error(tmp_path, monkeypatch):

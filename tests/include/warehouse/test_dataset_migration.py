@@ -1,19 +1,21 @@
 """A warehouse written before each dataset had one id is brought up to date by its next load.
 
-Such warehouses register their exports under the format's old spelling (`cur1`, `cur2`,
-`focus1_2`), have the source views `sources_aws.cur1|cur2|focus1_2`, and dbt's staging and
-intermediate models as views over them (they are ephemeral now). An export is re-registered only
-when it loads again: until then a full dbt build, which reads `sources_aws.aws_cur1`, would drop
-its months.
+Such warehouses (with the previous ledger layout, tests/include/warehouse/previous_layout.py) register
+their exports under the format's old spelling (`cur1`, `cur2`, `focus1_2`), have the source views
+`sources_aws.cur1|cur2|focus1_2`, and dbt's staging and intermediate models as views over them (they are
+ephemeral now). Were only the loading export migrated, a full dbt build, which reads
+`sources_aws.aws_cur1`, would drop the other exports' months.
 """
 
 from __future__ import annotations
 
 import duckdb
 
-from include.settings import AWS_DATASETS
+from include.aws.settings import AWS_DATASETS
+from include.warehouse.ledger import ledger_relation
 from tests.conftest import FEB, JAN, S3_URI
 from tests.helpers import deliveries, load, local_export
+from tests.include.warehouse.previous_layout import rewrite_in_previous_layout
 
 # How the loader used to name each format's dataset: the format, with `_` for `.`.
 OLD_DATASET_IDS = {fmt: fmt.replace(".", "_") for fmt in AWS_DATASETS}
@@ -34,11 +36,12 @@ def _load(warehouse, write_sample, name: str, fmt: str, month) -> None:
 
 def _rewrite_as_before_dataset_ids(warehouse) -> None:
     """Every registered export and its dataset view under the old spelling, with dbt's views of that time."""
+    old_ids = {AWS_DATASETS[fmt]: old for fmt, old in OLD_DATASET_IDS.items()}
+    rewrite_in_previous_layout(warehouse, old_ids)
     with duckdb.connect(str(warehouse)) as con:
         registered = con.execute("SELECT export, dataset, relation FROM finops_meta.exports").fetchall()
-        for export, dataset, relation in registered:
-            old = OLD_DATASET_IDS[next(fmt for fmt, new in AWS_DATASETS.items() if new == dataset)]
-            con.execute("UPDATE finops_meta.exports SET dataset = ? WHERE export = ?", [old, export]).fetchall()
+        for export, old, relation in registered:
+            dataset = next(new for new, spelled in old_ids.items() if spelled == old)
             con.execute(f'DROP VIEW sources_aws."{dataset}"').fetchall()
             con.execute(
                 f"CREATE VIEW sources_aws.\"{old}\" AS SELECT '{export}' AS _export, * FROM {relation}"
@@ -51,7 +54,7 @@ def _rewrite_as_before_dataset_ids(warehouse) -> None:
 def _catalog(warehouse) -> tuple[dict, dict, set]:
     """(export → dataset, export → rows in its dataset view, every view outside the export schemas)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        registered = dict(con.execute("SELECT export, dataset FROM finops_meta.exports").fetchall())
+        registered = dict(con.execute(f"SELECT DISTINCT export, dataset FROM {ledger_relation(con)}").fetchall())
         rows = {}
         for dataset in set(registered.values()):
             rows |= dict(con.execute(f'SELECT _export, count(*) FROM sources_aws."{dataset}" GROUP BY ALL').fetchall())

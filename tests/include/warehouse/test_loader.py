@@ -151,7 +151,7 @@ def test_broken_data_file_is_refused_by_name_and_loses_nothing(write_sample, war
 def test_csv_header_that_disagrees_with_the_manifest_is_refused(write_sample, warehouse):
     restated = _load_jan_then_break_feb(write_sample, warehouse)
     before = month_rows_and_cost(warehouse, "cur_2025_02"), loaded_ledger(warehouse)
-    manifest = Path(restated.manifest_uri.removeprefix("file://"))
+    manifest = Path(restated.delivery_uri.removeprefix("file://"))
     body = json.loads(manifest.read_text())
     body["columns"] = [c for c in body["columns"] if c["name"] != "UnblendedRate"]
     manifest.write_text(json.dumps(body))
@@ -262,7 +262,7 @@ def test_five_hundred_tag_columns_load_as_columns_with_their_keys(write_sample, 
         return written.getvalue()
 
     _rewrite_csv_files(delivery, widen)
-    manifest = Path(delivery.manifest_uri.removeprefix("file://"))
+    manifest = Path(delivery.delivery_uri.removeprefix("file://"))
     body = json.loads(manifest.read_text())
     body["columns"] += [{"category": "resourceTags", "name": key.split("/", 1)[1], "type": "String"} for key in keys]
     manifest.write_text(json.dumps(body))

@@ -15,7 +15,8 @@ import duckdb
 import pytest
 from upath import UPath
 
-from include.aws.loading import load_delivery
+from include.aws.provider import AWS
+from include.orchestration.loading import load_delivery
 from include.warehouse.compact import compaction_copy
 from include.warehouse.loader import LoadRefused
 from include.warehouse.workspace import WORKSPACES, load_workspace, sweep_stale
@@ -93,14 +94,14 @@ def test_a_load_fetches_into_its_folder_and_leaves_nothing_whether_it_succeeds_o
         during.append(sorted(workspaces.glob("load-*")))
         return open_path(read_uri)
 
-    load_delivery(warehouse, delivery, fetch)
+    load_delivery(warehouse, AWS, delivery, fetch)
     assert month_rows_and_cost(warehouse, "cur_2025_01")[0] == totals.rows
     assert all(len(folders) == 1 for folders in during) and list(workspaces.iterdir()) == []
 
     first = Path(delivery.data_files[0].read_uri.removeprefix("file://"))
     first.write_bytes(first.read_bytes()[:100])  # truncated: the load fails after fetching
     with pytest.raises(LoadRefused):
-        load_delivery(warehouse, delivery, _remote())
+        load_delivery(warehouse, AWS, delivery, _remote())
     assert list(workspaces.iterdir()) == []
 
 
@@ -143,7 +144,7 @@ def test_a_killed_compactions_copy_goes_at_the_next_load_once_no_process_has_the
 ):
     totals = write_sample("cur", "cur2", JAN)
     [january] = deliveries(local_export("cur", "cur2", write_sample.root, S3_URI))
-    load_delivery(warehouse, january, _remote())
+    load_delivery(warehouse, AWS, january, _remote())
     killed = subprocess.run([sys.executable, "-c", KILLED_COMPACTING, str(warehouse)], env=ENV, check=False)
     copy = compaction_copy(warehouse)
     assert killed.returncode == -signal.SIGKILL and copy.stat().st_size > 0  # a full copy of the warehouse

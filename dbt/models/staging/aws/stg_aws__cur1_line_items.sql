@@ -1,5 +1,5 @@
 -- Legacy CUR line items: renamed and typed into the shared CUR shape; resource tags and cost
--- categories folded into one JSON object.
+-- categories folded into one JSON object; x_ lineage (macro `source_lineage_columns`).
 {%- set dataset = 'aws_cur1' %}
 -- depends_on: {{ source('aws', dataset) }}
 {%- set relation = existing_source('aws', dataset) %}
@@ -17,8 +17,8 @@
 {%- endfor %}
 
 select
-    '{{ dataset }}' as dataset,
     {{ aws_cur_line_item_columns(columns) }},
+    {{ source_lineage_columns(dataset, columns) }},
     {% if tag_entries -%}
     {%- set entries -%}
     [{% for key, column in tag_entries %}{'key': {{ key }}, 'value': cast({{ sql_identifier(column) }} as varchar)}{{ ', ' if not loop.last }}{% endfor %}]

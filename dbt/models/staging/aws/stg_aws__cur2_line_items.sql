@@ -1,4 +1,4 @@
--- CUR 2.0 (Data Exports) line items: the shared CUR shape; product, tag and cost category maps unpacked.
+-- CUR 2.0 (Data Exports) line items: the shared CUR shape; product, tag and cost category maps unpacked; x_ lineage.
 {%- set dataset = 'aws_cur2' %}
 -- depends_on: {{ source('aws', dataset) }}
 {%- set relation = existing_source('aws', dataset) %}
@@ -12,8 +12,8 @@
 {%- endif %}
 
 select
-    '{{ dataset }}' as dataset,
     {{ aws_cur_line_item_columns(columns) }},
+    {{ source_lineage_columns(dataset, columns) }},
     {% if tag_lists -%}
     {{ tags_json(tag_lists) }} as tags
     {%- else -%}

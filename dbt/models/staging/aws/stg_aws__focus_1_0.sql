@@ -1,5 +1,6 @@
 -- AWS Data Exports FOCUS 1.0 (FOCUS_1_0_AWS): its FOCUS 1.0 columns cast to the mart's types, the
--- Tags and x_CostCategories maps kept as maps, x_ lineage added. int_aws_focus_1_0_as_1_2 converts it.
+-- Tags and x_CostCategories maps kept as maps, x_ lineage added (macro `source_lineage_columns`).
+-- int_aws__focus_1_0_as_1_2 converts it.
 {%- set dataset = 'aws_focus_1_0' %}
 -- depends_on: {{ source('aws', dataset) }}
 {%- set relation = existing_source('aws', dataset) %}
@@ -12,13 +13,9 @@ select
     {{ column_or_null(columns, name, text_map if name == 'Tags' else type) }},
     {%- endfor %}
     {{ column_or_null(columns, 'x_CostCategories', text_map) }},
-    '{{ dataset }}' as x_Dataset,
-    {{ column_or_null(columns, '_export', 'varchar', 'x_ExportName') }},
-    {{ column_or_null(columns, '_billing_period', 'date', 'x_BillingPeriod') }},
     {{ column_or_null(columns, 'x_ServiceCode', 'varchar') }},
     {{ column_or_null(columns, 'x_UsageType', 'varchar') }},
     {{ column_or_null(columns, 'x_Operation', 'varchar') }},
-    {{ column_or_null(columns, '_source_file', 'varchar', 'x_SourceFile') }},
-    {{ column_or_null(columns, '_manifest_version', 'varchar', 'x_ManifestVersion') }},
-    cast(null as varchar) as x_LineItemType
+    cast(null as varchar) as x_LineItemType,
+    {{ source_lineage_columns(dataset, columns) }}
 from {{ relation_or_empty(relation) }}

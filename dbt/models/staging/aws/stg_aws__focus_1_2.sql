@@ -1,4 +1,5 @@
--- AWS Data Exports FOCUS 1.2 (FOCUS_1_2_AWS): already FOCUS; typed, maps to JSON, x_ lineage added.
+-- AWS Data Exports FOCUS 1.2 (FOCUS_1_2_AWS): already FOCUS; typed, maps to JSON, x_ lineage added
+-- (macro `source_lineage_columns`).
 {%- set dataset = 'aws_focus_1_2' %}
 -- depends_on: {{ source('aws', dataset) }}
 {%- set relation = existing_source('aws', dataset) %}
@@ -15,13 +16,9 @@ select
     {{ column_or_null(columns, name, type) }},
     {%- endif %}
     {%- endfor %}
-    '{{ dataset }}' as x_Dataset,
-    {{ column_or_null(columns, '_export', 'varchar', 'x_ExportName') }},
-    {{ column_or_null(columns, '_billing_period', 'date', 'x_BillingPeriod') }},
     {{ column_or_null(columns, 'x_ServiceCode', 'varchar') }},
     cast(null as varchar) as x_UsageType,
     {{ column_or_null(columns, 'x_Operation', 'varchar') }},
-    {{ column_or_null(columns, '_source_file', 'varchar', 'x_SourceFile') }},
-    {{ column_or_null(columns, '_manifest_version', 'varchar', 'x_ManifestVersion') }},
-    cast(null as varchar) as x_LineItemType
+    cast(null as varchar) as x_LineItemType,
+    {{ source_lineage_columns(dataset, columns) }}
 from {{ relation_or_empty(relation) }}

@@ -7,7 +7,7 @@ with line_items as (
         *,
         coalesce(savings_plan_arn, '') <> '' as has_savings_plan,
         coalesce(reservation_arn, '') <> '' as has_reservation
-    from {{ ref('int_aws_cur_line_items_unioned') }}
+    from {{ ref('int_aws__cur_line_items_unioned') }}
     where line_item_type <> 'SavingsPlanNegation'
 
 ),

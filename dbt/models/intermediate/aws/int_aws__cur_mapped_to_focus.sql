@@ -2,9 +2,9 @@
 -- Column-by-column derivation: models/marts/_marts__models.yml.
 with charges as (
 
-    select * from {{ ref('int_aws_cur_line_items_classified') }}
+    select * from {{ ref('int_aws__cur_line_items_classified') }}
     union all by name
-    select * from {{ ref('int_aws_commitments_unused_split') }}
+    select * from {{ ref('int_aws__commitments_unused_split') }}
 
 ),
 
@@ -150,17 +150,17 @@ select
     tags as Tags,
     'AWS' as ServiceProviderName,
     case when charge_category not in ('Tax', 'Adjustment') then 'AWS' end as HostProviderName,
-    dataset as x_Dataset,
-    export_name as x_ExportName,
-    billing_period as x_BillingPeriod,
-    dataset || '/' || export_name || '/' || strftime(billing_period, '%Y-%m') as x_SourcePartition,
-    export_name || '/' || line_item_id || '/' || coalesce(time_interval, '') as x_RowKey,
+    x_Dataset,
+    x_ExportName,
+    x_BillingPeriod,
+    x_SourcePartition,
+    x_ExportName || '/' || line_item_id || '/' || coalesce(time_interval, '') as x_RowKey,
     line_item_type as x_LineItemType,
     commitments.product_code as x_ServiceCode,
     usage_type as x_UsageType,
     operation as x_Operation,
-    source_file as x_SourceFile,
-    manifest_version as x_ManifestVersion
+    x_SourceFile,
+    x_ManifestVersion
 from commitments
 left join {{ ref('aws_services') }} as services on commitments.product_code = services.product_code
 left join {{ ref('aws_regions') }} as regions on commitments.region_id = regions.region_id

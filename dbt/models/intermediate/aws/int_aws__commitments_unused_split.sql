@@ -12,7 +12,7 @@ with fees as (
             when row_kind = 'savings_plan_recurring_fee'
                 then coalesce(savings_plan_total_commitment, 0) - coalesce(savings_plan_used_commitment, 0)
         end as unused_cost
-    from {{ ref('int_aws_cur_line_items_classified') }}
+    from {{ ref('int_aws__cur_line_items_classified') }}
     where row_kind in ('reservation_recurring_fee', 'savings_plan_recurring_fee')
 
 )
