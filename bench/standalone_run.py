@@ -20,20 +20,15 @@ interrupted.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -41,11 +36,20 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from scripts.standalone_airflow import (  # noqa: E402  (after the path it is found on)
+    Process,
+    airflow,
+    api,
+    running_standalone,
+    session_processes,
+    standalone_environment,
+    wait_until,
+)
+
 DAG_ID = "aws_billing"
 EXPORT_NAME = "bench"
 S3_URI = "s3://bench-billing/exports"
 WARM_UP_MONTH, NEW_MONTH = date(2025, 1, 1), date(2025, 2, 1)
-WRITER_POOL = "duckdb_writer"
 STARTUP_SECONDS = 300
 # The scheduled run starts once, when the DAG is unpaused; the next tick of this cron is months away.
 YEARLY = "17 0 1 1 *"
@@ -63,12 +67,6 @@ PHASES = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _phase(task_id: str) -> str:
     for name, keywords in PHASES:
         if any(keyword in task_id for keyword in keywords):
@@ -79,7 +77,6 @@ def _phase(task_id: str) -> str:
 # ---------------------------------------------------------------- processes
 
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The title the Task SDK gives the process that runs a task: its task instance id.
 TASK_TITLE = re.compile(r"airflow worker -- ([0-9a-f-]{36})$")
 # The standalone's components by their command line; LocalExecutor workers host each task's supervisor.
@@ -93,35 +90,6 @@ COMPONENTS = {
     "airflow supervisor": "executor workers",
     "airflow standalone": "standalone",
 }
-
-
-@dataclass
-class Process:
-    parent: int
-    cmdline: str
-    own_cpu: float  # CPU seconds of the process itself
-    cpu: float  # and of the children it has waited for
-
-
-def _session_processes(session: int) -> dict[int, Process]:
-    """Every live process in `session` (the standalone's, which this script started)."""
-    found = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            # The fields after the command name, which is in parentheses and may hold spaces.
-            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[3]) != session or fields[0] == "Z":  # a zombie is already gone
-                continue
-            cmdline = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        user, system, children_user, children_system = (int(value) / CLOCK_TICKS for value in fields[11:15])
-        found[int(entry.name)] = Process(
-            int(fields[1]), cmdline.strip(), user + system, user + system + children_user + children_system
-        )
-    return found
 
 
 def _program(cmdline: str) -> str:
@@ -173,7 +141,7 @@ class ProcessSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.look(_session_processes(self.session), time.time())
+            self.look(session_processes(self.session), time.time())
 
     def look(self, processes: dict[int, Process], now: float) -> None:
         for pid, process in processes.items():
@@ -224,22 +192,6 @@ class ProcessSampler:
             if until:
                 used[seen.name] = used.get(seen.name, 0.0) + until[-1] - (before[-1] if before else 0.0)
         return used
-
-
-def stop_session(process: subprocess.Popen) -> None:
-    """SIGTERM to the standalone's process group, then whatever of its session is left (task processes
-    run in process groups of their own), SIGKILL to what is still there after a grace period."""
-    for sig, grace in ((signal.SIGTERM, 60), (signal.SIGKILL, 10)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        for pid in _session_processes(process.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if process.poll() is not None and not _session_processes(process.pid):
-                return
-            time.sleep(0.5)
 
 
 # ---------------------------------------------------------------- metadata DB
@@ -422,75 +374,6 @@ def _generate(mirror: Path, fmt: str, month: date, rows: int) -> None:
     print(f"generated {month:%Y-%m}: {rows:,} {fmt} rows in {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def _environment(home: Path, mirror: Path, fmt: str) -> dict[str, str]:
-    port = _free_port()
-    export = {"name": EXPORT_NAME, "uri": mirror.as_uri(), "s3_uri": S3_URI, "format": fmt}
-    return {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        # Not the default 8793/8794: another standalone (a test) may be running on this machine.
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        # Parse each DAG file once, as tests/dags/test_backfill.py does: re-parsing takes a core from the tasks.
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
-        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
-        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-        # dbt's partial-parse state of this bench's own, not that of another run on this machine.
-        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
-        "PYTHONPATH": str(PROJECT_ROOT),
-        # standalone starts its components as `airflow ...` commands: this venv's must be found.
-        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-        "AIRFLOW_VAR_FINOPS_AWS_EXPORTS": json.dumps([export]),
-        "AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH": str(home.parent / "warehouse.duckdb"),
-        "AIRFLOW_VAR_FINOPS_SERVING_PATH": str(home.parent / "serving"),
-        "FINOPS_AWS_SCHEDULE": YEARLY,
-        "FINOPS_SENSOR_POKE_SECONDS": "1",
-        "FINOPS_SENSOR_TIMEOUT_SECONDS": "600",
-    }
-
-
-def _airflow(env: dict[str, str], *args: str) -> str:
-    completed = subprocess.run(
-        [sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True, check=False
-    )
-    if completed.returncode:
-        raise SystemExit(f"`airflow {' '.join(args)}` failed:\n{completed.stderr[-3000:]}")
-    return completed.stdout
-
-
-def _api(env: dict[str, str], path: str, method: str = "GET", body: dict | None = None):
-    """The REST API (every caller is an admin: SIMPLE_AUTH_MANAGER_ALL_ADMINS); None while it does not answer."""
-    url = f"http://127.0.0.1:{env['AIRFLOW__API__PORT']}/api/v2/{path}"
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data, {"Content-Type": "application/json"}, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-    except (OSError, ValueError):
-        return None
-
-
-def _wait(condition, seconds: float, what: str, process: subprocess.Popen, log: Path):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        result = condition()
-        if result:
-            return result
-        time.sleep(2)
-    tail = log.read_text(errors="replace")[-3000:]
-    raise SystemExit(f"gave up waiting for {what}; standalone log ({log}) ends:\n{tail}")
-
-
 def _finished_runs(db: Path) -> list[tuple[str, str]]:
     return _query(
         db,
@@ -502,55 +385,52 @@ def _finished_runs(db: Path) -> list[tuple[str, str]]:
 def bench(args: argparse.Namespace, workdir: Path) -> None:
     home, mirror = workdir / "airflow", workdir / "mirror"
     home.mkdir(parents=True)
-    env = _environment(home, mirror, args.format)
+    export = {"name": EXPORT_NAME, "uri": mirror.as_uri(), "s3_uri": S3_URI, "format": args.format}
+    env = standalone_environment(
+        home,
+        {
+            "finops_aws_exports": json.dumps([export]),
+            "finops_warehouse_path": str(workdir / "warehouse.duckdb"),
+            "finops_serving_path": str(workdir / "serving"),
+        },
+        FINOPS_AWS_SCHEDULE=YEARLY,
+        FINOPS_SENSOR_POKE_SECONDS="1",
+        FINOPS_SENSOR_TIMEOUT_SECONDS="600",
+    )
     db = home / "airflow.db"
     _generate(mirror, args.format, WARM_UP_MONTH, args.rows)
-    started = time.perf_counter()
-    # The pool exists before the scheduler does, so no writer task ever waits for it.
-    _airflow(env, "db", "migrate")
-    _airflow(env, "pools", "set", WRITER_POOL, "1", "DuckDB writers")
-    print(f"metadata DB and pool ready in {time.perf_counter() - started:.1f} s", flush=True)
-
     log = home / "standalone.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "standalone"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    print(f"airflow standalone: pid {process.pid}, its own session; log {log}", flush=True)
-    sampler = ProcessSampler(session=process.pid)
-    sampler.start()
-    try:
-        started = time.perf_counter()
-        # Paused until the API server answers: a task that starts before it can reach the Execution API fails.
-        _wait(lambda: _api(env, f"dags/{DAG_ID}"), STARTUP_SECONDS, "the API server and the DAG", process, log)
-        print(f"standalone up in {time.perf_counter() - started:.1f} s", flush=True)
-        if not _api(env, f"dags/{DAG_ID}", "PATCH", {"is_paused": False}):
-            _airflow(env, "dags", "unpause", DAG_ID)
-        [(warm_up, state)] = _wait(lambda: _finished_runs(db), args.timeout, "the warm-up run", process, log)
-        if state != "success":
-            print(f"the warm-up run ended {state}: the next run loads what it left behind too", flush=True)
+    started = time.perf_counter()
+    with running_standalone(env, log) as process:
+        print(f"airflow standalone: pid {process.pid}, its own session; log {log}", flush=True)
+        sampler = ProcessSampler(session=process.pid)
+        sampler.start()
+        try:
+            # Paused until the API server answers: a task that starts before it can reach the Execution API fails.
+            wait_until(lambda: api(env, f"dags/{DAG_ID}"), STARTUP_SECONDS, "the API server and the DAG", process, log)
+            print(f"metadata DB, pool and standalone up in {time.perf_counter() - started:.1f} s", flush=True)
+            if not api(env, f"dags/{DAG_ID}", "PATCH", {"is_paused": False}):
+                airflow(env, "dags", "unpause", DAG_ID)
+            [(warm_up, state)] = wait_until(lambda: _finished_runs(db), args.timeout, "the warm-up run", process, log)
+            if state != "success":
+                print(f"the warm-up run ended {state}: the next run loads what it left behind too", flush=True)
 
-        _generate(mirror, args.format, NEW_MONTH, args.rows)
-        _airflow(env, "dags", "trigger", DAG_ID, "--run-id", "bench_new_month")
-        _wait(lambda: len(_finished_runs(db)) == 2, args.timeout, "the triggered run", process, log)
-        sampler.stop()
-        report(
-            read_run(db, warm_up),
-            f"Run 1 (warm-up): {WARM_UP_MONTH:%Y-%m} into an empty warehouse, {args.rows:,} {args.format} rows",
-            sampler,
-        )
-        report(
-            read_run(db, "bench_new_month"),
-            f"Run 2: one new month, {NEW_MONTH:%Y-%m}, {args.rows:,} {args.format} rows",
-            sampler,
-        )
-    finally:
-        sampler.stop()
-        stop_session(process)
+            _generate(mirror, args.format, NEW_MONTH, args.rows)
+            airflow(env, "dags", "trigger", DAG_ID, "--run-id", "bench_new_month")
+            wait_until(lambda: len(_finished_runs(db)) == 2, args.timeout, "the triggered run", process, log)
+            sampler.stop()
+            report(
+                read_run(db, warm_up),
+                f"Run 1 (warm-up): {WARM_UP_MONTH:%Y-%m} into an empty warehouse, {args.rows:,} {args.format} rows",
+                sampler,
+            )
+            report(
+                read_run(db, "bench_new_month"),
+                f"Run 2: one new month, {NEW_MONTH:%Y-%m}, {args.rows:,} {args.format} rows",
+                sampler,
+            )
+        finally:
+            sampler.stop()
 
 
 def _interrupted(signum, _frame) -> None:

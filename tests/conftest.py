@@ -12,7 +12,6 @@ import atexit
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts.standalone_airflow import free_port
 from tests.include.metabase.fake_metabase import FakeMetabase
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -80,12 +80,6 @@ def pytest_xdist_make_scheduler(config, log):
     return ModuleScheduling(config, log)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def airflow_db():
     """A migrated metadata DB and the `duckdb_writer` pool, once per test process (each xdist worker has its own)."""
@@ -100,7 +94,7 @@ def s3_server():
     """moto's S3 server on 127.0.0.1, reachable through the Airflow connection `finops_s3`."""
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"

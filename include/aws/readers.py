@@ -29,6 +29,12 @@ COST_COLUMNS = {
     "focus1.0": "BilledCost",
     "focus1.2": "BilledCost",
 }
+CURRENCY_COLUMNS = {
+    "cur1": "line_item_currency_code",
+    "cur2": "line_item_currency_code",
+    "focus1.0": "BillingCurrency",
+    "focus1.2": "BillingCurrency",
+}
 
 
 def _paths_sql(files: list[LocalFile]) -> str:
@@ -50,6 +56,7 @@ class LegacyCsvReader:
 
     manifest_columns: tuple[tuple[str, str | None], ...]
     cost_column: str = COST_COLUMNS["cur1"]
+    currency_column: str = CURRENCY_COLUMNS["cur1"]
 
     @property
     def columns(self) -> list[WarehouseColumn]:
@@ -157,6 +164,7 @@ class ParquetReader:
 
     manifest_columns: tuple[tuple[str, str | None], ...]
     cost_column: str
+    currency_column: str
 
     def check_files(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> None:
         expected = {name for name, _ in self.manifest_columns}
@@ -228,9 +236,9 @@ def reader_for(delivery: Delivery):
     if not names:
         # Restated to nothing: the month table is its cost column alone. The Parquet reader names that column
         # and comments none (the CSV reader would comment the manifest's columns, which the table lacks).
-        return ParquetReader((), COST_COLUMNS[fmt])
+        return ParquetReader((), COST_COLUMNS[fmt], CURRENCY_COLUMNS[fmt])
     if all(name.endswith(".parquet") for name in names):
-        return ParquetReader(delivery.columns if fmt != "cur1" else (), COST_COLUMNS[fmt])
+        return ParquetReader(delivery.columns if fmt != "cur1" else (), COST_COLUMNS[fmt], CURRENCY_COLUMNS[fmt])
     if fmt == "cur1" and all(name.endswith((".csv.gz", ".csv")) for name in names):
         if not delivery.columns:
             raise LoadRefused(f"{delivery.delivery_uri}: manifest lists no columns; cannot check the CSV headers")

@@ -60,11 +60,9 @@ from pathlib import Path
 
 import duckdb
 
-from include.aws.readers import COST_COLUMNS
-from include.aws.settings import AWS_DATASETS
 from include.periods import checked_month
 from include.settings import PROJECT_ROOT, serving_grace_s
-from include.sql import sql_identifier, sql_literal, sql_qualified
+from include.sql import sql_identifier, sql_literal
 from include.warehouse.ledger import LEDGER_TABLE, ledger_relation
 
 MART = "focus.cost_and_usage"
@@ -87,15 +85,6 @@ _DATASETS_COLUMNS = {"dataset": "VARCHAR", "provider": "VARCHAR", "serving_rank"
 _PARQUET_OPTIONS = "(FORMAT parquet, COMPRESSION zstd)"
 _VERSIONS = "part*.parquet"  # a folder's versions, and a month's part.parquet from before versions (sorts last)
 _VERSION = re.compile(r"part-(\d{20})(-withdrawn)?\.parquet")
-# Per dataset, in its month tables: the cost column the ledger's billed_cost sums, and the one naming its currency.
-SOURCE_COST_COLUMNS = {
-    AWS_DATASETS[fmt]: (COST_COLUMNS[fmt], "BillingCurrency" if fmt.startswith("focus") else "line_item_currency_code")
-    for fmt in AWS_DATASETS
-}
-_BY_CURRENCY = "STRUCT(currency VARCHAR, billed_cost DECIMAL(38, 18))[]"
-_LOADED_SUMS = (
-    f"STRUCT(provider VARCHAR, export VARCHAR, billing_period DATE, billed_cost_by_currency {_BY_CURRENCY})[]"
-)
 _NEWEST_FIRST = 10**20 - 1  # a version's number is this minus its publish time in ns
 _MOST_FOLDERS = 100_000  # more served folders than this and a reader's join would open superseded versions
 _SCAN_CARDINALITY = 10**12  # what the views tell DuckDB a scan returns (see _newest_versions_sql)
@@ -402,73 +391,17 @@ def _served_rows_sql(month: str) -> str:
 
 
 def _publish_ledger(con: duckdb.DuckDBPyConnection, serving_root: Path) -> int:
-    """The load ledger, each loaded month with its billed cost per currency (`_billed_cost_by_currency`)."""
+    """The load ledger; a loaded month keeps its billed cost per currency (the loader's sums)."""
     ledger = ledger_relation(con) or LEDGER_TABLE  # none: DuckDB's error names the missing table
-    sums = _billed_cost_by_currency(con, ledger, newest_version(serving_root / LEDGER_DIR))
     query = f"""
-        SELECT ledger.provider, ledger.export, ledger.dataset,
-               strftime(ledger.billing_period, '%Y-%m') AS billing_period, ledger.status, ledger.version,
-               ledger.rows, ledger.billed_cost, sums.billed_cost_by_currency,
-               ledger.loaded_at, ledger.duration_s, ledger.delivery_uri, ledger.table_name, ledger.error
-        FROM {ledger} AS ledger
-        LEFT JOIN (
-            SELECT entry.provider, entry.export, entry.billing_period, entry.billed_cost_by_currency
-            FROM (SELECT unnest(?::{_LOADED_SUMS}) AS entry)
-        ) AS sums
-            ON ledger.status = 'loaded' AND sums.provider = ledger.provider AND sums.export = ledger.export
-            AND sums.billing_period = ledger.billing_period
-        ORDER BY ledger.loaded_at
+        SELECT provider, export, dataset, strftime(billing_period, '%Y-%m') AS billing_period, status, version,
+               rows, billed_cost,
+               CASE WHEN status = 'loaded' THEN billed_cost_by_currency END AS billed_cost_by_currency,
+               loaded_at, duration_s, delivery_uri, table_name, error
+        FROM {ledger}
+        ORDER BY loaded_at
     """
-    return _write_version(con, query, serving_root / LEDGER_DIR, parameters=[sums])
-
-
-def _billed_cost_by_currency(con: duckdb.DuckDBPyConnection, ledger: str, served_ledger: Path | None) -> list[dict]:
-    """Each loaded month's Σ cost per currency in its month table: the ledger's billed_cost (a checksum across
-    currencies) split by currency, the reconciliation's source side. A load the served ledger has them of
-    (the same export, month, version and time) keeps them; a month table without its cost column has none."""
-    known = _served_billed_cost_by_currency(con, served_ledger)
-    loaded = con.execute(
-        f"SELECT provider, export, billing_period, version, loaded_at, table_name, dataset FROM {ledger} "
-        "WHERE status = 'loaded'"
-    ).fetchall()
-    columns = {
-        f"{schema}.{table}": set(names)
-        for schema, table, names in con.execute(
-            "SELECT schema_name, table_name, list(column_name) FROM duckdb_columns() GROUP BY ALL"
-        ).fetchall()
-    }
-    sums = []
-    for provider, export, period, version, loaded_at, table, dataset in loaded:
-        by_currency = known.get((provider, export, f"{period:%Y-%m}", version, loaded_at))
-        cost, currency = SOURCE_COST_COLUMNS.get(dataset, (None, None))
-        if by_currency is None and cost in columns.get(table, ()):
-            currency_sql = sql_identifier(currency) if currency in columns[table] else "NULL"
-            totals = con.execute(
-                f"SELECT {currency_sql}, sum({sql_identifier(cost)})::DECIMAL(38, 18) "
-                f"FROM {sql_qualified(*table.split('.', 1))} GROUP BY ALL ORDER BY ALL"
-            ).fetchall()
-            by_currency = [{"currency": name, "billed_cost": total} for name, total in totals]
-        if by_currency is not None:
-            entry = {"provider": provider, "export": export, "billing_period": period}
-            sums.append(entry | {"billed_cost_by_currency": by_currency})
-    return sums
-
-
-def _served_billed_cost_by_currency(con: duckdb.DuckDBPyConnection, served_ledger: Path | None) -> dict[tuple, list]:
-    """(provider, export, YYYY-MM, version, loaded_at) → billed_cost_by_currency, of the loads in the served ledger
-    (one served before the ledger's `provider` column calls it `source`)."""
-    if served_ledger is None:
-        return {}
-    served = _read_version(served_ledger)
-    columns = dict(_columns(con, f"FROM {served}"))
-    if "billed_cost_by_currency" not in columns:
-        return {}
-    provider = "provider" if "provider" in columns else "source"
-    rows = con.execute(
-        f"SELECT {provider}, export, billing_period, version, loaded_at, billed_cost_by_currency "
-        f"FROM {served} WHERE status = 'loaded' AND billed_cost_by_currency IS NOT NULL"
-    ).fetchall()
-    return {tuple(row[:5]): row[5] for row in rows}
+    return _write_version(con, query, serving_root / LEDGER_DIR)
 
 
 def _ensure_validation_history(serving_root: Path) -> None:
@@ -486,12 +419,10 @@ def _ensure_validation_history(serving_root: Path) -> None:
             _write_version(con, f"SELECT * FROM {source} UNION ALL BY NAME (SELECT {columns} LIMIT 0)", folder)
 
 
-def _write_version(
-    con: duckdb.DuckDBPyConnection, query: str, folder: Path, withdrawal: bool = False, parameters: list | None = None
-) -> int:
+def _write_version(con: duckdb.DuckDBPyConnection, query: str, folder: Path, withdrawal: bool = False) -> int:
     """Write the query's result as the folder's new version; returns its rows."""
     with _temporary_file(folder) as temporary:
-        rows = _copy(con, query, temporary, parameters)
+        rows = _copy(con, query, temporary)
         _install(temporary, folder, withdrawal)
         return rows
 
@@ -507,8 +438,8 @@ def _temporary_file(folder: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
-def _copy(con: duckdb.DuckDBPyConnection, query: str, target: Path, parameters: list | None = None) -> int:
-    [(rows,)] = con.execute(f"COPY ({query}) TO {sql_literal(str(target))} {_PARQUET_OPTIONS}", parameters).fetchall()
+def _copy(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> int:
+    [(rows,)] = con.execute(f"COPY ({query}) TO {sql_literal(str(target))} {_PARQUET_OPTIONS}").fetchall()
     with open(target, "rb") as written:
         os.fsync(written.fileno())
     return rows

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import duckdb
 
+from include.sql import sql_identifier, sql_qualified
+
 LEDGER_TABLE = "finops_meta.load_ledger"
 
 # The ledger's columns, in order; NOT NULL where every attempt of every provider has a value.
@@ -40,7 +42,9 @@ LEDGER_COLUMNS = {
     "version": "VARCHAR",  # assemblyId / executionId / key@etag; null: refused before one was read
     "files": "VARCHAR[]",  # data files exactly as the delivery lists them
     "rows": "BIGINT",
-    "billed_cost": "DECIMAL(38, 18)",  # Σ invoice-basis cost (AWS: line_item_unblended_cost)
+    "billed_cost": "DECIMAL(38, 18)",  # Σ invoice-basis cost (AWS: line_item_unblended_cost), a checksum
+    # the same Σ per billing currency, the reconciliation's source side (costs in two currencies never add up)
+    "billed_cost_by_currency": "STRUCT(currency VARCHAR, billed_cost DECIMAL(38, 18))[]",
     "loaded_at": "TIMESTAMP NOT NULL",
     "duration_s": "DOUBLE",
     "status": "VARCHAR NOT NULL",  # loaded | superseded | failed
@@ -53,6 +57,8 @@ ERROR_CHARS = 2000  # of an error, the ledger keeps this many characters
 _RENAMED = {"provider": "source", "delivery_uri": "manifest_uri"}
 _OLD_EXPORTS_TABLE = "finops_meta.exports"
 _MIGRATING = "_load_ledger_migrating"
+# Loads recorded before the ledger kept Σ cost per currency were all AWS's: (cost, currency) columns of their months.
+_EARLIER_CURRENCY_COLUMNS = (("line_item_unblended_cost", "line_item_currency_code"), ("BilledCost", "BillingCurrency"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +91,8 @@ def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE {LEDGER_TABLE}").fetchall()
         con.execute(f"ALTER TABLE finops_meta.{_MIGRATING} RENAME TO load_ledger").fetchall()
         con.execute(f"DROP TABLE IF EXISTS {_OLD_EXPORTS_TABLE}").fetchall()
+        if "billed_cost_by_currency" not in layout:
+            _sum_earlier_loads_by_currency(con)
         con.execute("COMMIT").fetchall()
     except Exception:
         con.execute("ROLLBACK").fetchall()
@@ -111,6 +119,7 @@ def record_attempt(
     *,
     rows: int | None = None,
     billed: Decimal | None = None,
+    billed_by_currency: dict[str | None, Decimal] | None = None,
     duration: float | None = None,
     error: str | None = None,
 ) -> None:
@@ -119,6 +128,9 @@ def record_attempt(
         "files": list(attempt.files),
         "rows": rows,
         "billed_cost": billed,
+        "billed_cost_by_currency": None
+        if billed_by_currency is None
+        else [{"currency": currency, "billed_cost": cost} for currency, cost in billed_by_currency.items()],
         "loaded_at": datetime.now(UTC).replace(tzinfo=None),
         "duration_s": duration,
         "status": status,
@@ -193,6 +205,30 @@ def loaded_versions(warehouse_path: Path, provider: str, export: str, attempts: 
         finally:
             con.close()
     return None
+
+
+def _sum_earlier_loads_by_currency(con: duckdb.DuckDBPyConnection) -> None:
+    """Σ cost per currency of each loaded month recorded before the ledger kept it, from its month table."""
+    loaded = con.execute(f"SELECT DISTINCT table_name FROM {LEDGER_TABLE} WHERE status = 'loaded'").fetchall()
+    for (table,) in loaded:
+        schema, name = table.split(".", 1)
+        columns = {
+            column
+            for (column,) in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?", [schema, name]
+            ).fetchall()
+        }
+        pair = next((pair for pair in _EARLIER_CURRENCY_COLUMNS if set(pair) <= columns), None)
+        if pair is None:
+            continue
+        cost, currency = (sql_identifier(column) for column in pair)
+        con.execute(
+            f"UPDATE {LEDGER_TABLE} SET billed_cost_by_currency = ("
+            f"SELECT coalesce(list({{'currency': currency, 'billed_cost': cost}} ORDER BY currency), []) FROM ("
+            f"SELECT {currency} AS currency, sum({cost}::DECIMAL(38, 18)) AS cost "
+            f"FROM {sql_qualified(schema, name)} GROUP BY ALL)) WHERE status = 'loaded' AND table_name = ?",
+            [table],
+        ).fetchall()
 
 
 def _create_sql(table: str) -> str:

@@ -44,6 +44,11 @@ def writer_settings() -> dict:
     }
 
 
+# Costs are summed as this, whatever the files' type: exact and independent of the order rows are added in
+# (a double column's sum is neither), as the models sum them.
+EXACT = "DECIMAL(38, 18)"
+
+
 class LoadRefused(RuntimeError):
     """The delivery was not loaded; the message names the file or check that failed."""
 
@@ -57,7 +62,8 @@ class LocalFile:
 class MonthReader(Protocol):
     """Format-specific part of a load: how to check the files and select their rows."""
 
-    cost_column: str
+    cost_column: str  # the invoice-basis cost the ledger sums
+    currency_column: str  # the billing currency of that cost (the ledger sums per currency)
 
     def check_files(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> None: ...
 
@@ -188,11 +194,12 @@ def _drop_staging(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> None:
 def _build_and_swap(con: duckdb.DuckDBPyConnection, load: MonthLoad, started: float) -> LoadResult:
     _drop_staging(con, load)  # a killed earlier attempt may have left one
     if load.files:
-        rows_per_file, billed = _stage_files(con, load)
+        rows_per_file, billed_by_currency = _stage_files(con, load)
     else:
-        rows_per_file, billed = _stage_nothing(con, load), Decimal(0)
+        rows_per_file, billed_by_currency = _stage_nothing(con, load), {}
     total_rows = sum(rows_per_file.values())
-    _swap_in(con, load, total_rows, billed, time.monotonic() - started)
+    billed = sum(billed_by_currency.values(), Decimal(0))
+    _swap_in(con, load, total_rows, billed_by_currency, time.monotonic() - started)
     return LoadResult(
         table=f"{load.schema}.{load.table}",
         rows=total_rows,
@@ -202,8 +209,8 @@ def _build_and_swap(con: duckdb.DuckDBPyConnection, load: MonthLoad, started: fl
     )
 
 
-def _stage_files(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> tuple[dict[str, int], Decimal]:
-    """The files' rows in the staging table, checked; returns rows per listed file and Σ cost."""
+def _stage_files(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> tuple[dict[str, int], dict[str | None, Decimal]]:
+    """The files' rows in the staging table, checked; returns rows per listed file and Σ cost per currency."""
     load.reader.check_files(con, load.files)
     with ThreadPoolExecutor(max_workers=1) as background:
         # Count the files' records with an independent reader while DuckDB loads them.
@@ -211,11 +218,18 @@ def _stage_files(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> tuple[dict[
         _create_staging(con, load)
         expected = counting.result()
     _check_types(con, load)
-    per_file = con.execute(
-        f"SELECT _source_file, count(*), sum({sql_identifier(load.reader.cost_column)}) "
+    staged = _column_types(con, load.schema, f"_loading_{load.table}")
+    currency = sql_identifier(load.reader.currency_column) if load.reader.currency_column in staged else "NULL"
+    per_file_and_currency = con.execute(
+        f"SELECT _source_file, {currency}::VARCHAR, count(*), sum({sql_identifier(load.reader.cost_column)}::{EXACT}) "
         f"FROM {_staging(load)} GROUP BY ALL"
     ).fetchall()
-    rows_per_file = {uri: rows for uri, rows, _ in per_file}
+    rows_per_file: dict[str, int] = {}
+    billed_by_currency: dict[str | None, Decimal] = {}
+    for uri, currency_code, rows, cost in per_file_and_currency:
+        rows_per_file[uri] = rows_per_file.get(uri, 0) + rows
+        if cost is not None:
+            billed_by_currency[currency_code] = billed_by_currency.get(currency_code, Decimal(0)) + cost
     disputed = [f for f in load.files if expected.get(f.listed_uri) != rows_per_file.get(f.listed_uri, 0)]
     if disputed:
         expected |= load.reader.recount(con, disputed)
@@ -227,15 +241,14 @@ def _stage_files(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> tuple[dict[
             f"{len(load.files)} listed file(s) {listed} hold no row; a month the export restates to nothing "
             "has a manifest that lists no data file)"
         )
-    billed = sum((Decimal(str(cost)) for _, _, cost in per_file if cost is not None), Decimal(0))
-    return rows_per_file, billed
+    return rows_per_file, dict(sorted(billed_by_currency.items(), key=lambda item: item[0] or ""))
 
 
 def _stage_nothing(con: duckdb.DuckDBPyConnection, load: MonthLoad) -> dict[str, int]:
     """The month restated to nothing: an empty table with the bookkeeping columns and the cost column."""
     con.execute(
         f"CREATE TABLE {_staging(load)} (_billing_period DATE, _source_file VARCHAR, _manifest_version VARCHAR, "
-        f"{sql_identifier(load.reader.cost_column)} DECIMAL(38, 18))"
+        f"{sql_identifier(load.reader.cost_column)} {EXACT})"
     ).fetchall()
     return {}
 
@@ -359,7 +372,13 @@ def _check_row_counts(load: MonthLoad, loaded: dict[str, int], expected: dict[st
             )
 
 
-def _swap_in(con: duckdb.DuckDBPyConnection, load: MonthLoad, rows: int, billed: Decimal, duration: float) -> None:
+def _swap_in(
+    con: duckdb.DuckDBPyConnection,
+    load: MonthLoad,
+    rows: int,
+    billed_by_currency: dict[str | None, Decimal],
+    duration: float,
+) -> None:
     target = sql_qualified(load.schema, load.table)
     con.execute("BEGIN TRANSACTION").fetchall()
     try:
@@ -376,7 +395,15 @@ def _swap_in(con: duckdb.DuckDBPyConnection, load: MonthLoad, rows: int, billed:
             "WHERE provider = ? AND export = ? AND billing_period = ? AND status = 'loaded'",
             [load.provider, load.export, load.billing_period],
         ).fetchall()
-        record_attempt(con, load.attempt, "loaded", rows=rows, billed=billed, duration=duration)
+        record_attempt(
+            con,
+            load.attempt,
+            "loaded",
+            rows=rows,
+            billed=sum(billed_by_currency.values(), Decimal(0)),
+            billed_by_currency=billed_by_currency,
+            duration=duration,
+        )
         _refresh_dataset_view(con, load.provider, load.dataset)  # reads the row just recorded
         con.execute("COMMIT").fetchall()
     except Exception:

@@ -4,19 +4,16 @@ processor, triggerer, LocalExecutor) started on 127.0.0.1 by this module and sto
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections import Counter
 
 import duckdb
 import pytest
 
 from include.serving.publish import served_months
-from tests.conftest import FEB, JAN, MAR, PROJECT_ROOT, S3_URI, _free_port, export_config
+from scripts.standalone_airflow import api, running_standalone, standalone_environment, wait_until
+from tests.conftest import FEB, JAN, MAR, S3_URI, export_config
 from tests.dags.conftest import serving_path
 from tests.helpers import deliveries, ledger, load, local_export
 
@@ -24,30 +21,8 @@ STARTUP_SECONDS = 240
 # Each run loads its month, then runs the dbt task group, every task its own process; the duckdb_writer
 # pool (1 slot) runs the months' writing tasks one at a time.
 BACKFILL_SECONDS = 1500
-POLL_SECONDS = 1
 # January to March are loaded before the backfill; it covers February and March only.
 BACKFILLED = ["2025-02", "2025-03"]
-
-
-def _get_json(url: str):
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
-
-
-def _wait_for(condition, seconds: float, what: str, log_path, process=None):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            break
-        try:
-            result = condition()
-        except OSError:
-            result = None
-        if result:
-            return result
-        time.sleep(POLL_SECONDS)
-    tail = log_path.read_text(errors="replace")[-3000:]
-    pytest.fail(f"timed out waiting for {what}; standalone log tail:\n{tail}")
 
 
 @pytest.fixture(scope="module")
@@ -68,53 +43,16 @@ def three_loaded_months(tmp_path_factory):
 def standalone(tmp_path_factory, three_loaded_months):
     root, warehouse = three_loaded_months
     home = tmp_path_factory.mktemp("standalone-home")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        # Parse each DAG file once: re-parsing every 30 s would take a core from the tasks on this 2-core machine.
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
-        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
-        "PYTHONPATH": str(PROJECT_ROOT),
-        # standalone starts its components as `airflow ...` commands: this venv's must be found.
-        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-        "AIRFLOW_VAR_FINOPS_AWS_EXPORTS": json.dumps([export_config("cur2", "cur2", root.as_uri())]),
-        "AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH": str(warehouse),
-        "AIRFLOW_VAR_FINOPS_SERVING_PATH": str(serving_path(warehouse)),
+    variables = {
+        "finops_aws_exports": json.dumps([export_config("cur2", "cur2", root.as_uri())]),
+        "finops_warehouse_path": str(warehouse),
+        "finops_serving_path": str(serving_path(warehouse)),
     }
-    log_path = home / "standalone.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "standalone"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    api = f"http://127.0.0.1:{port}/api/v2"
-    try:
-        _wait_for(
-            lambda: _get_json(f"{api}/dags/aws_billing").get("dag_id"), STARTUP_SECONDS, "the DAG", log_path, process
-        )
-        # As README step 3 says: writers run only in the one-slot `duckdb_writer` pool.
-        airflow = [sys.executable, "-m", "airflow"]
-        subprocess.run([*airflow, "pools", "set", "duckdb_writer", "1", "DuckDB writers"], env=env, check=True)
-        yield {"env": env, "api": api, "log": log_path, "warehouse": warehouse}
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+    env = standalone_environment(home, variables, AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False")
+    log = home / "standalone.log"
+    with running_standalone(env, log) as process:
+        wait_until(lambda: api(env, "dags/aws_billing"), STARTUP_SECONDS, "the DAG", process, log)
+        yield {"env": env, "process": process, "log": log, "warehouse": warehouse}
 
 
 def test_backfill_create_reloads_each_billing_month_in_range_exactly_once_and_no_other(standalone):
@@ -134,12 +72,14 @@ def test_backfill_create_reloads_each_billing_month_in_range_exactly_once_and_no
     subprocess.run(command, env=standalone["env"], check=True, capture_output=True)
 
     def finished_backfill_runs():
-        runs = _get_json(f"{standalone['api']}/dags/aws_billing/dagRuns?limit=100")["dag_runs"]
+        runs = (api(standalone["env"], "dags/aws_billing/dagRuns?limit=100") or {}).get("dag_runs", [])
         backfill = [run for run in runs if run["run_type"] == "backfill"]
         done = len(backfill) == len(BACKFILLED) and all(run["state"] in ("success", "failed") for run in backfill)
         return backfill if done else None
 
-    runs = _wait_for(finished_backfill_runs, BACKFILL_SECONDS, "the finished backfill runs", standalone["log"])
+    runs = wait_until(
+        finished_backfill_runs, BACKFILL_SECONDS, "the finished backfill runs", standalone["process"], standalone["log"]
+    )
     assert sorted(run["partition_key"] for run in runs) == BACKFILLED
     assert [run["state"] for run in runs] == ["success"] * len(BACKFILLED)
     # Each month in range: the original load, superseded once by exactly one reload; January: its load alone.

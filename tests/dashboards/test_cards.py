@@ -226,42 +226,39 @@ def test_the_cards_cover_every_dashboard_the_issue_names():
         assert [f.key for f in dashboards[key].filters] == ["billing_period", "provider", "account", "currency"]
 
 
-def test_a_fixed_currency_format_is_a_spec_error(tmp_path):
-    """Metabase's currency style puts one symbol on every row, whatever the row's BillingCurrency."""
-    shutil.copy(DASHBOARDS_DIR / FILTERS_FILE, tmp_path / FILTERS_FILE)
-    (tmp_path / "spend.yml").write_text(
-        """
-key: spend
-name: Spend
-cards:
+@pytest.mark.parametrize(
+    ("card", "error"),
+    [
+        pytest.param(
+            """
   - key: billed_cost
-    name: Billed cost
-    display: table
-    layout: [0, 0, 6, 4]
     visualization:
-      column_settings: {'["name","billed_cost"]': {number_style: currency, currency: USD}}
-    sql: SELECT sum(BilledCost) AS billed_cost, BillingCurrency FROM cost_and_usage GROUP BY ALL
-"""
-    )
-    with pytest.raises(DashboardSpecError, match=r"spend.yml card 'billed_cost'.*one fixed currency"):
-        load_dashboards(tmp_path)
-
-
-def test_a_card_key_ending_in_a_newline_is_a_spec_error(tmp_path):
+      column_settings: {'["name","billed_cost"]': {number_style: currency, currency: USD}}""",
+            r"spend.yml card 'billed_cost'.*one fixed currency",
+            # Metabase's currency style puts one symbol on every row, whatever the row's BillingCurrency.
+            id="a-fixed-currency-format",
+        ),
+        pytest.param(
+            '\n  - key: "billed_cost\\n"',
+            r"spend.yml card .*key must be lowercase snake_case",
+            id="a-key-ending-in-a-newline",
+        ),
+    ],
+)
+def test_a_card_the_dashboards_cannot_show_right_is_a_spec_error(tmp_path, card, error):
     shutil.copy(DASHBOARDS_DIR / FILTERS_FILE, tmp_path / FILTERS_FILE)
     (tmp_path / "spend.yml").write_text(
-        """
+        f"""
 key: spend
 name: Spend
-cards:
-  - key: "billed_cost\\n"
+cards:{card}
     name: Billed cost
     display: table
     layout: [0, 0, 6, 4]
     sql: SELECT sum(BilledCost) AS billed_cost, BillingCurrency FROM cost_and_usage GROUP BY ALL
 """
     )
-    with pytest.raises(DashboardSpecError, match=r"spend.yml card .*key must be lowercase snake_case"):
+    with pytest.raises(DashboardSpecError, match=error):
         load_dashboards(tmp_path)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +94,16 @@ class FocusWarehouse:
         for delivery in deliveries(export):
             if delivery.billing_period == month:
                 load(self.path, delivery)
+
+    def mark_every_mart_row(self, marker: str) -> None:
+        """Every row of the mart gets `marker` as its ChargeDescription: a partition rebuilt since has lost it."""
+        with duckdb.connect(str(self.path)) as con:
+            con.execute("UPDATE focus.cost_and_usage SET ChargeDescription = ?", [marker]).fetchall()
+
+    def copy(self, folder: Path) -> FocusWarehouse:
+        """This warehouse's folder (warehouse, mirror, serving layer) copied to `folder`, for one test to change."""
+        shutil.copytree(self.path.parent, folder)
+        return FocusWarehouse(folder / self.path.name, folder / self.root.name, dict(self.expected))
 
 
 def build_focus_warehouse(workdir: Path) -> FocusWarehouse:

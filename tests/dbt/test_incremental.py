@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import shutil
 from decimal import Decimal
 
-import duckdb
 import pytest
 
 from include.aws.settings import AWS_DATASETS
@@ -27,18 +25,14 @@ def marked(tmp_path_factory) -> FocusWarehouse:
     built.deliver("cur2", "cur2", FEB, rows=600)
     built.deliver("legacy", "cur1", FEB, rows=600)
     dbt(built.path, "build")
-    with duckdb.connect(str(built.path)) as con:  # a rebuild would erase the mark
-        con.execute("UPDATE focus.cost_and_usage SET ChargeDescription = ?", [MARKER]).fetchall()
+    built.mark_every_mart_row(MARKER)
     return built
 
 
 @pytest.fixture
 def built(marked, tmp_path) -> FocusWarehouse:
     """A copy of the marked warehouse and its mirror for one test to change."""
-    shutil.copytree(marked.path.parent, tmp_path / "copy")
-    copy = FocusWarehouse(path=tmp_path / "copy" / marked.path.name, root=tmp_path / "copy" / "mirror")
-    copy.expected = dict(marked.expected)
-    return copy
+    return marked.copy(tmp_path / "copy")
 
 
 def _partitions(built: FocusWarehouse) -> dict[str, tuple[int, Decimal, int]]:

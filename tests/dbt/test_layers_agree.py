@@ -11,7 +11,6 @@ focus-validator's gate and publish.
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -50,18 +49,14 @@ def built(tmp_path_factory) -> FocusWarehouse:
             built.deliver(name, fmt, month, rows=ROWS)
     dbt(built.path, "build")
     _gate_and_publish(built.path, focus_build_plan(built.path, _loaded(EXPORTS, (JAN, FEB, MAR))))
-    with duckdb.connect(str(built.path)) as con:  # a rebuild of a partition would erase its mark
-        con.execute("UPDATE focus.cost_and_usage SET ChargeDescription = ?", [MARKER]).fetchall()
+    built.mark_every_mart_row(MARKER)
     return built
 
 
 @pytest.fixture
 def state(built, tmp_path) -> FocusWarehouse:
     """A copy of the built state (warehouse, mirror, serving layer) for one test to change."""
-    shutil.copytree(built.path.parent, tmp_path / "state")
-    copy = FocusWarehouse(path=tmp_path / "state" / built.path.name, root=tmp_path / "state" / "mirror")
-    copy.expected = dict(built.expected)
-    return copy
+    return built.copy(tmp_path / "state")
 
 
 def _serving(warehouse: Path) -> Path:

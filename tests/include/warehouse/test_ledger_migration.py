@@ -75,11 +75,14 @@ def test_a_previous_ledger_is_read_as_it_is_and_rebuilt_by_the_next_write(
 
     rewrite_in_previous_layout(warehouse, required=required)
 
-    # read as it is: the rows as they were, but the dataset of the export the previous layout kept none of
-    dataset = list(LEDGER_COLUMNS).index("dataset")
+    # read as it is: the rows as they were, but the dataset of the export the previous layout kept none of, and
+    # no sums per currency (the previous layout kept none)
+    dataset, by_currency = (list(LEDGER_COLUMNS).index(name) for name in ("dataset", "billed_cost_by_currency"))
     as_previous = [row[:dataset] + (None,) + row[dataset + 1 :] if row[1] == "never" else row for row in current]
     assert [row[dataset] for row in as_previous] == [AWS_DATASETS["cur1"], AWS_DATASETS["cur2"], None]
-    assert _ledger(warehouse) == as_previous
+    assert [row[by_currency] is not None for row in as_previous] == [True, True, False]
+    without_sums = [row[:by_currency] + (None,) + row[by_currency + 1 :] for row in as_previous]
+    assert _ledger(warehouse) == without_sums
     assert loaded_versions(warehouse, "aws", "legacy") == loaded
     key = ("never", JAN, "execution-1")
     assert latest_errors(warehouse, "aws", [key]) == {key: "invalid manifest JSON"}
@@ -96,6 +99,7 @@ def test_a_previous_ledger_is_read_as_it_is_and_rebuilt_by_the_next_write(
     assert columns == [(name, "NOT NULL" not in kind) for name, kind in LEDGER_COLUMNS.items()]
     assert tables == [("load_ledger",)]  # the ledger is the one record of each export's dataset
     after = _ledger(warehouse)
+    # rebuilt: the loaded months' sums per currency recomputed from their tables, equal to what their loads recorded
     assert after[: len(as_previous)] == as_previous
     assert [(row[4], row[-2]) for row in after[len(as_previous) :]] == written
     feb_rows = legacy_feb.rows if first_write == "load" else 0
