@@ -37,6 +37,14 @@ def two_currency_warehouse(focus_warehouse, tmp_path_factory) -> Path:
                 "WHERE bill_payer_account_id = ? AND _billing_period >= CAST(? AS DATE)",
                 [EUR_PAYER, f"{EUR_FROM}-01"],
             ).fetchall()
+            # and the sums per currency its load would have recorded
+            con.execute(
+                "UPDATE finops_meta.load_ledger SET billed_cost_by_currency = (SELECT list({'currency': currency, "
+                "'billed_cost': cost} ORDER BY currency) FROM (SELECT line_item_currency_code AS currency, "
+                f"sum(line_item_unblended_cost::DECIMAL(38, 18)) AS cost FROM {sql_qualified(*table.split('.', 1))} "
+                "GROUP BY ALL)) WHERE status = 'loaded' AND table_name = ?",
+                [table],
+            ).fetchall()
         con.execute(
             "UPDATE focus.cost_and_usage SET BillingCurrency = 'EUR', "
             "PricingCurrency = CASE WHEN PricingCurrency = 'USD' THEN 'EUR' ELSE PricingCurrency END, "
