@@ -24,7 +24,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 DBT_MANIFEST := dbt/target/manifest.json
 DBT_SOURCES := $(shell find dbt/models dbt/macros dbt/seeds dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
 
-.PHONY: help install focus-validator dbt-manifest demo test lint format bench report dashboards chromium clean
+.PHONY: help install focus-validator dbt-manifest azurite demo test lint format bench report dashboards chromium clean
 
 help:
 	@echo "make demo   - generate sample AWS billing data and run the aws_billing DAG on it"
@@ -34,6 +34,7 @@ help:
 	@echo "make focus-validator - the FinOps Foundation's FOCUS validator in $(FOCUS_VENV) (test and demo set it up too)"
 	@echo "make report - render the dashboards as static HTML from data/serving into data/report (demo does it too)"
 	@echo "make dashboards - install/update the dashboards in Metabase (METABASE_URL, METABASE_API_KEY, FINOPS_METABASE_SERVING_PATH)"
+	@echo "make azurite - Azurite (npm, into node_modules/), the Azure Storage emulator the Azure tests start (test does it too)"
 	@echo "make chromium - Debian's headless Chromium, which the report's tests open the pages in (test does it too)"
 
 install: $(STAMP)
@@ -59,12 +60,23 @@ dbt-manifest: $(DBT_MANIFEST)
 $(DBT_MANIFEST): $(STAMP) $(DBT_SOURCES)
 	cd dbt && ../$(BIN)/dbt parse --profiles-dir . --quiet
 
+# Azurite, the Azure Storage emulator the Azure tests start (tests/azurite.py), as package-lock.json pins it.
+AZURITE := node_modules/.bin/azurite-blob
+azurite: $(AZURITE)
+
+# 3.37 declares node >= 22 and runs on Debian's node 20 with a warning.
+$(AZURITE): package.json package-lock.json
+	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(AZURITE)
+
 demo: $(STAMP) $(FOCUS_STAMP) $(DBT_MANIFEST)
 	$(BIN)/python scripts/demo.py
 
 # Two pytest-xdist workers, one per core; tests/conftest.py hands each whole modules (pytest_xdist_make_scheduler).
 TEST_WORKERS ?= 2
-test: $(STAMP) $(FOCUS_STAMP) $(DBT_MANIFEST) chromium lint
+test: $(STAMP) $(FOCUS_STAMP) $(DBT_MANIFEST) azurite chromium lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(STAMP)

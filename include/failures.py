@@ -17,12 +17,13 @@ from enum import Enum
 import duckdb
 
 from include.aws import failures as aws
+from include.azure import failures as azure
 from include.focus.validator import ValidatorError
 from include.providers.deliveries import DeliveryError
 from include.settings import ConfigError
 from include.warehouse.loader import LoadRefused
 
-_CLOUDS = (aws,)
+_CLOUDS = (aws, azure)
 
 
 class LedgerBusy(RuntimeError):

@@ -10,7 +10,8 @@
     validate_focus                     focus-validator on those months; a failed verdict publishes nothing
     publish_serving_layer              validated months → new Parquet versions for the dashboards
     refresh_dashboards                 Metabase: sync, rescan, cache
-    report_refused_deliveries          fails the run naming every refused or unloaded delivery
+    report_refused_deliveries          fails the run naming every refused or unloaded delivery and every loaded
+                                       month the models hold back (Azure: actual cost awaiting its amortized cost)
 
 Every task re-parses the DAG file: what only a task needs (DuckDB, the loader, Metabase, the validator)
 is imported inside it, so parsing stays under a second.
@@ -161,11 +162,12 @@ def billing_dag(provider: Provider, doc_md: str | None = None) -> DAG:
 
         @task(pool=config.WRITER_POOL, trigger_rule="all_done", retries=0)
         def report_refused_deliveries(deliveries: list[dict] | None, loaded: list[dict]) -> None:
-            """Fail the run, naming every delivery refused or not loaded and every export not surveyed, once the
-            others have loaded."""
+            """Fail the run, naming every delivery refused or not loaded, every export not surveyed and every loaded
+            month the models hold back, once the rest of the run is done."""
             from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
             from include.orchestration.deliveries import refusal_report
+            from include.orchestration.focus_models import months_held_back
             from include.providers.deliveries import Delivery
 
             if deliveries is None:
@@ -174,7 +176,9 @@ def billing_dag(provider: Provider, doc_md: str | None = None) -> DAG:
             refused = ti.xcom_pull(task_ids="find_deliveries", key="refused") or []
             not_surveyed = ti.xcom_pull(task_ids="find_deliveries", key="not_surveyed") or []
             to_load = [Delivery.from_dict(delivery, provider.export_type) for delivery in deliveries]
-            report = refusal_report(provider, config.warehouse_path(), refused, not_surveyed, to_load, loaded[:])
+            warehouse = config.warehouse_path()
+            held_back = months_held_back(warehouse, provider.name)
+            report = refusal_report(provider, warehouse, refused, not_surveyed, to_load, loaded[:], held_back)
             if report:
                 raise AirflowFailException(report)
 
@@ -196,7 +200,8 @@ def billing_dag(provider: Provider, doc_md: str | None = None) -> DAG:
         loaded = load_billing_month.expand(delivery=deliveries)
         plan = plan_focus_build(loaded)
         validated = validate_focus(plan)
-        plan >> focus_models() >> validated >> publish_serving_layer(plan) >> refresh_dashboards()
-        report_refused_deliveries(deliveries, loaded)
+        refreshed = plan >> focus_models() >> validated >> publish_serving_layer(plan) >> refresh_dashboards()
+        # Last: it also reports the loaded months the models held back, which the build has just decided.
+        refreshed >> report_refused_deliveries(deliveries, loaded)
 
     return billing()

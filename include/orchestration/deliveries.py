@@ -186,10 +186,12 @@ def refusal_report(
     not_surveyed: list[str],
     to_load: list[Delivery],
     loaded: list[dict],
+    held_back: list[str] = (),
 ) -> str | None:
     """Why the run must fail, or None: what discovery refused (`refused`, in the ledger), every export it
-    could not survey (`not_surveyed`), and every delivery of `to_load` that `loaded` (the summaries of the
-    loads that succeeded) lacks, with its error from the ledger."""
+    could not survey (`not_surveyed`), every delivery of `to_load` that `loaded` (the summaries of the
+    loads that succeeded) lacks, with its error from the ledger, and the loaded months the models hold back
+    (`held_back`)."""
     done = {(summary["export"], summary["billing_period"]) for summary in loaded}
     missing = [d for d in to_load if (d.export.name, d.period_label) not in done]
     errors = latest_errors(warehouse, provider.name, [(d.export.name, d.billing_period, d.version) for d in missing])
@@ -203,8 +205,10 @@ def refusal_report(
         counts.append(f"{len(lines)} {'delivery' if len(lines) == 1 else 'deliveries'} refused or not loaded")
     if not_surveyed:
         counts.append(f"{len(not_surveyed)} {'export' if len(not_surveyed) == 1 else 'exports'} not surveyed")
+    if held_back:
+        counts.append(f"{len(held_back)} loaded {'month' if len(held_back) == 1 else 'months'} held back from FOCUS")
     if not counts:
         return None
     return f"{', '.join(counts)} (earlier months keep their data):\n" + "\n".join(
-        f"  - {line}" for line in lines + not_surveyed
+        f"  - {line}" for line in lines + not_surveyed + list(held_back)
     )

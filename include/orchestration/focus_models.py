@@ -74,12 +74,47 @@ def focus_build_plan(warehouse: Path, loaded: list[dict]) -> dict:
         log.warning("rebuilding %s: %s", partition.partition, partition.why)
     partitions = {source_partition(s["dataset"], s["export"], s["billing_period"]) for s in loaded}
     partitions |= {partition.partition for partition in stale}
+    partitions |= built_together(warehouse, partitions)
     if not partitions:
         raise AirflowSkipException("nothing to rebuild: no month loaded, and the mart holds what the ledger loaded")
     return {
         "warehouse": str(warehouse),
         "source_partitions": ",".join(sorted(partitions)),
         "billing_periods": ",".join(sorted({partition.rsplit("/", 1)[1] for partition in partitions})),
+    }
+
+
+def built_together(warehouse: Path, partitions: set[str]) -> set[str]:
+    """The loaded partitions the models compute together with `partitions`: those of the same month of the other
+    datasets in a serving group with theirs (`serving_groups`: Azure's actual and amortized cost, whose rows dbt
+    pairs, so a restated actual export changes the BilledCost of rows in the amortized partition). A group of one
+    dataset (every AWS format) adds nothing."""
+    import duckdb
+
+    from include.serving.publish import serving_groups
+    from include.warehouse.ledger import ledger_relation
+
+    groups = serving_groups()
+    rebuilt = {(p.split("/", 1)[0], p.rsplit("/", 1)[1]) for p in partitions}  # (dataset, month)
+    if not Path(warehouse).exists():
+        return set()
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        ledger = ledger_relation(con)
+        loaded = (
+            con.execute(
+                f"SELECT DISTINCT dataset, export, strftime(billing_period, '%Y-%m') FROM {ledger} "
+                "WHERE status = 'loaded'"
+            ).fetchall()
+            if ledger
+            else []
+        )
+    return {
+        source_partition(dataset, export, month)
+        for dataset, export, month in loaded
+        if any(
+            other != dataset and other_month == month and groups.get(other) == groups.get(dataset) is not None
+            for other, other_month in rebuilt
+        )
     }
 
 
@@ -132,6 +167,31 @@ def stale_partitions(warehouse: Path) -> list[StalePartition]:
             why = f"the ledger loaded version {version} ({count} rows), {in_mart}"
             stale.append(StalePartition(partition, month, why))
     return stale
+
+
+def months_held_back(warehouse: Path, provider: str) -> list[str]:
+    """What the models hold back of `provider`'s loaded months, and why (the view `focus.months_held_back`,
+    read after the build: Azure's actual cost of a month with reservation or savings plan rows and no
+    amortized cost yet): one line per export and month, naming the files."""
+    import duckdb
+
+    if not Path(warehouse).exists():
+        return []
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        found = con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'focus' AND view_name = 'months_held_back'"
+        ).fetchall()
+        if not found[0][0]:
+            return []
+        rows = con.execute(
+            "SELECT export, strftime(billing_period, '%Y-%m'), list_sort(list(DISTINCT source_files)), "
+            "any_value(reason) FROM focus.months_held_back WHERE provider = ? GROUP BY ALL ORDER BY 2, 1",
+            [provider],
+        ).fetchall()
+    return [
+        f"export {export} {month} held back from FOCUS: {reason} (files: {', '.join(files)})"
+        for export, month, files, reason in rows
+    ]
 
 
 def _from_plan(key: str) -> str:

@@ -358,8 +358,16 @@ def _conformed(source: str, present: dict[str, str], columns: list[tuple[str, st
 
 def serving_ranks() -> dict[str, int]:
     """{dataset: serving rank} from the datasets seed (DATASETS_SEED); of one account's exports the lowest is served."""
+    return {dataset: rank for dataset, (_, rank) in serving_groups().items()}
+
+
+def serving_groups() -> dict[str, tuple[str, int]]:
+    """{dataset: (provider, serving rank)}: datasets of one provider and rank describe a billing account's month
+    together (Azure's actual and amortized cost, paired row by row in dbt), so they are served together, and
+    rebuilt together (`include.orchestration.focus_models.focus_build_plan`)."""
     with duckdb.connect(":memory:") as con:
-        return dict(con.execute(f"SELECT dataset, serving_rank FROM {_datasets_sql()}").fetchall())
+        rows = con.execute(f"SELECT dataset, provider, serving_rank FROM {_datasets_sql()}").fetchall()
+    return {dataset: (provider, rank) for dataset, provider, rank in rows}
 
 
 def _datasets_sql() -> str:
@@ -368,9 +376,9 @@ def _datasets_sql() -> str:
 
 
 def _served_rows_sql(month: str) -> str:
-    """One export per provider, billing account and month (the best-ranked dataset, `serving_ranks`), all its rows.
-
-    A dataset the seed does not rank comes last; between exports of one rank, the first by name."""
+    """Per provider, billing account and month, the rows of its best-ranked datasets (`serving_groups`: Azure's
+    actual and amortized cost share a rank), one export of each: the first by name (two exports of one dataset
+    for one account hold the same costs). A dataset the seed does not rank comes last."""
     period = f"DATE {sql_literal(f'{month}-01')}"
     return f"""
         WITH exports AS (
@@ -379,10 +387,10 @@ def _served_rows_sql(month: str) -> str:
         ), chosen AS (
             SELECT ProviderName, BillingAccountId, x_ExportName
             FROM exports LEFT JOIN {_datasets_sql()} AS datasets ON datasets.dataset = exports.x_Dataset
-            QUALIFY row_number() OVER (
-                PARTITION BY ProviderName, BillingAccountId
-                ORDER BY datasets.serving_rank NULLS LAST, x_ExportName
+            QUALIFY rank() OVER (
+                PARTITION BY ProviderName, BillingAccountId ORDER BY datasets.serving_rank NULLS LAST
             ) = 1
+            AND row_number() OVER (PARTITION BY ProviderName, BillingAccountId, x_Dataset ORDER BY x_ExportName) = 1
         )
         SELECT mart.* FROM {MART} AS mart
         JOIN chosen USING (ProviderName, BillingAccountId, x_ExportName)

@@ -174,7 +174,7 @@ def test_each_dataset_has_one_name_in_the_ledger_the_source_views_the_mart_and_t
     )
     assert registered == produced == {export: AWS_DATASETS[fmt] for export, fmt in FORMATS.items()}
     assert views == set(produced.values()) == set(AWS_DATASETS.values())
-    assert set(serving_ranks()) == set(AWS_DATASETS.values())  # every format has its rank
+    assert set(AWS_DATASETS.values()) <= set(serving_ranks())  # every format has its rank
 
 
 def test_dashboards_read_a_focus_export_rather_than_a_cur_of_the_same_account(exports, validation, tmp_path):

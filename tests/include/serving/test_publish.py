@@ -148,6 +148,31 @@ def test_which_export_of_an_account_is_served_is_a_row_per_dataset_in_the_datase
     assert served_with(ranks) == {"billing-1": "standard", "billing-2": "standard", "111": "new"}
 
 
+def test_datasets_of_one_rank_are_served_together_and_one_export_of_each(tmp_path, monkeypatch):
+    """Azure's actual and amortized cost share a rank: both exports of an account are served (their rows were
+    paired by dbt); of two exports of one dataset for one account, the first by name."""
+    seed, root = tmp_path / "datasets.csv", tmp_path / "serving"
+    monkeypatch.setattr(serving, "DATASETS_SEED", seed)
+    seed.write_text(
+        "dataset,provider,serving_rank\nazure_focus,azure,1\nazure_actual,azure,3\nazure_amortized,azure,3\n"
+    )
+    warehouse = _mart(
+        tmp_path / "w.duckdb",
+        [
+            ("Microsoft", "ea-1", "actual", "azure_actual", JAN, 2),
+            ("Microsoft", "ea-1", "amortized", "azure_amortized", JAN, 5),
+            ("Microsoft", "ea-1", "amortized-copy", "azure_amortized", JAN, 5),
+            ("Microsoft", "ea-2", "actual", "azure_actual", JAN, 1),
+            ("Microsoft", "ea-2", "focus", "azure_focus", JAN, 1),
+        ],
+    )
+    _validated(root, warehouse, "2025-01")
+    publish(warehouse, root, ["2025-01"])
+    assert sorted((account, export) for _, account, export, _ in _served(root)) == [
+        ("ea-1", "actual"), ("ea-1", "amortized"), ("ea-2", "focus")
+    ]  # fmt: skip
+
+
 def test_only_the_requested_and_never_served_months_are_rewritten(tmp_path):
     warehouse = _mart(tmp_path / "w.duckdb", [("AWS", "1", "e", CUR2, JAN, 1), ("AWS", "1", "e", CUR2, FEB, 2)])
     root = tmp_path / "serving"

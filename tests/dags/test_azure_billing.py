@@ -1,0 +1,103 @@
+"""Real runs of the azure_billing DAG (`dag.test()`) over generated EA cost details on a file:// mirror: the first
+deliveries convert to FOCUS with the generator's totals and are served; a restated actual export replaces that
+month alone (its amortized rows rebuilt with it, since dbt pairs them); nothing new loads nothing; a month whose
+actual cost arrives without its amortized cost is held back, the run failing naming export, month and file, until
+the amortized cost arrives."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from include.azure.sample_data import DEMO_EXPORTS, write_exports, write_run
+from include.orchestration.focus_models import months_held_back
+from include.serving.publish import served_months
+from tests.dags.conftest import parse_dag, serving_path, task_states
+
+JAN, FEB, MAR = date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)
+EA_EXPORTS = tuple(spec for spec in DEMO_EXPORTS if spec.name in ("ea-actual", "ea-amortized"))
+ACTUAL, AMORTIZED = EA_EXPORTS
+ROWS = 300
+SUCCESS, FAILED = "success", "failed"
+
+
+@pytest.fixture
+def run_azure_billing(airflow_db, warehouse, monkeypatch):
+    def run(exports: list[dict]):
+        monkeypatch.setenv("AIRFLOW_VAR_FINOPS_AZURE_EXPORTS", json.dumps(exports))
+        monkeypatch.setenv("AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH", str(warehouse))
+        monkeypatch.setenv("AIRFLOW_VAR_FINOPS_SERVING_PATH", str(serving_path(warehouse)))
+        dag_run = parse_dag("azure_billing").test()
+        return dag_run, task_states(dag_run)
+
+    return run
+
+
+def _mart(warehouse) -> dict[str, tuple[Decimal, Decimal]]:
+    """Per billing month: (Σ BilledCost, Σ EffectiveCost) of the Azure rows."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "SELECT strftime(x_BillingPeriod, '%Y-%m'), sum(BilledCost), sum(EffectiveCost) "
+            "FROM focus.cost_and_usage WHERE ProviderName = 'Microsoft' GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    return {month: (billed, effective) for month, billed, effective in rows}
+
+
+def _ledger(warehouse) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(
+            "SELECT export, strftime(billing_period, '%Y-%m'), status FROM finops_meta.load_ledger ORDER BY loaded_at"
+        ).fetchall()
+
+
+def test_deliveries_convert_restatements_replace_one_month_and_a_month_without_its_amortized_cost_waits(
+    tmp_path, warehouse, run_azure_billing
+):
+    sample = write_exports(tmp_path / "mirror", [JAN, FEB], exports=EA_EXPORTS, rows=ROWS)
+    settings = sample.settings
+
+    dag_run, states = run_azure_billing(settings)
+
+    assert dag_run.state == SUCCESS, states
+    assert len(states["load_billing_month"]) == 4
+    expected = {
+        f"{m:%Y-%m}": (sample.latest(ACTUAL.name, m).totals.actual, sample.latest(ACTUAL.name, m).totals.amortized)
+        for m in (JAN, FEB)
+    }
+    assert _mart(warehouse) == expected
+    assert served_months(serving_path(warehouse)) == {"2025-01", "2025-02"}
+
+    # February's actual cost restated: that month is loaded again, and rebuilt from both exports
+    restated = write_run(sample.root, ACTUAL, FEB, rows=ROWS, first_month=JAN, revision=2)
+    dag_run, states = run_azure_billing(settings)
+    assert dag_run.state == SUCCESS, states
+    assert len(states["load_billing_month"]) == 1
+    feb_billed, feb_effective = _mart(warehouse)["2025-02"]
+    assert feb_billed == restated.totals.actual != expected["2025-02"][0]
+    assert (feb_effective, _mart(warehouse)["2025-01"]) == (expected["2025-02"][1], expected["2025-01"])
+
+    # nothing new: nothing loaded
+    dag_run, states = run_azure_billing(settings)
+    assert "load_billing_month" not in states or states["load_billing_month"] in ([], ["skipped"]), states
+    loads_so_far = _ledger(warehouse)
+
+    # March's actual cost (with a reservation purchase) before its amortized cost: held back, named in the report
+    march = write_run(sample.root, ACTUAL, MAR, rows=ROWS, first_month=JAN)
+    dag_run, states = run_azure_billing(settings)
+    assert dag_run.state == FAILED and states["report_refused_deliveries"] == [FAILED], states
+    assert _ledger(warehouse)[len(loads_so_far) :] == [("ea-actual", "2025-03", "loaded")]
+    assert "2025-03" not in _mart(warehouse) and _mart(warehouse)["2025-01"] == expected["2025-01"]
+    [reported] = months_held_back(warehouse, "azure")  # what the failed report task names
+    assert reported.startswith("export ea-actual 2025-03 held back from FOCUS: ") and march.files[0] in reported
+    assert "amortized cost export" in reported
+
+    # its amortized cost arrives: the month converts and is served
+    write_run(sample.root, AMORTIZED, MAR, rows=ROWS, first_month=JAN)
+    dag_run, states = run_azure_billing(settings)
+    assert dag_run.state == SUCCESS, states
+    assert _mart(warehouse)["2025-03"] == (march.totals.actual, march.totals.amortized)
+    assert served_months(serving_path(warehouse)) == {"2025-01", "2025-02", "2025-03"}
