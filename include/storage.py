@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from include.warehouse.loader import LoadRefused, LocalFile
 
 COPY_BUFFER_BYTES = 8 * 1024 * 1024
+
+
+def object_storage_path(uri: str, conn_id: str, remote_scheme: str):
+    """An ObjectStoragePath for a provider's URI: on its remote scheme through the export's Airflow connection,
+    on file:// as it is."""
+    from airflow.sdk import ObjectStoragePath
+
+    if urlsplit(uri).scheme == remote_scheme:
+        return ObjectStoragePath(uri, conn_id=conn_id)
+    return ObjectStoragePath(uri)
 
 
 def is_local(path) -> bool:

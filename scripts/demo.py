@@ -1,7 +1,8 @@
-"""`make demo`: generate sample AWS exports, run the aws_billing DAG on them, read the months back.
+"""`make demo`: generate sample AWS and Azure exports, run the aws_billing and azure_billing DAGs on them, read
+the months back.
 
-No cloud account and no Docker: the exports are a local mirror (`file://`) of what AWS would
-deliver to S3, Airflow runs the real DAG in-process with `dag.test()`, and the numbers printed at
+No cloud account and no Docker: the exports are local mirrors (`file://`) of what AWS would deliver to S3
+and Azure to Blob storage, Airflow runs the real DAGs in-process with `dag.test()`, and the numbers printed at
 the end are read from data/finops.duckdb and checked against the generator's own totals. The DAG
 ends by publishing the serving layer (data/serving/), from which the static dashboards are rendered
 into data/report/.
@@ -23,6 +24,10 @@ SAMPLE_S3_URI = "s3://finops-sample-billing/exports"
 MONTHS = [date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)]
 ROWS_PER_MONTH = 20_000
 EXPORTS = [("sample-cur-legacy", "cur1"), ("sample-cur2", "cur2")]
+AZURE_SAMPLE_ROOT = PROJECT_ROOT / "data" / "sample" / "azure"  # the storage container's mirror
+AZURE_ROWS_PER_MONTH = 2_000
+# EA and MCA cost details (actual and amortized, paired by dbt) and a FOCUS 1.2 export of a third scope.
+AZURE_EXPORTS = ("ea-actual", "ea-amortized", "mca-actual", "mca-amortized", "focus-cost")
 
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR")
 os.environ.setdefault("DBT_QUIET", "true")  # the dbt tasks' own progress lines; errors still print
@@ -57,13 +62,24 @@ def prepare_airflow() -> None:
     subprocess.run([*airflow, "pools", "set", "duckdb_writer", "1", "DuckDB writers"], check=True, capture_output=True)
 
 
-def run_dag():
+def generate_azure_exports():
+    from include.azure.sample_data import DEMO_EXPORTS, write_exports
+
+    exports = tuple(spec for spec in DEMO_EXPORTS if spec.name in AZURE_EXPORTS)
+    return write_exports(AZURE_SAMPLE_ROOT, MONTHS, exports=exports, rows=AZURE_ROWS_PER_MONTH)
+
+
+def run_dag(dag_id: str):
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "aws_billing.py"))
+    print(f"Running the {dag_id} DAG (dag.test) ...")
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / f"{dag_id}.py"))
     if bag.import_errors:
         sys.exit(f"DAG import errors: {bag.import_errors}")
-    return bag.get_dag("aws_billing").test()
+    dag_run = bag.get_dag(dag_id).test()
+    print(f"DAG run {dag_run.run_id}: {dag_run.state}")
+    if str(dag_run.state) != "success":
+        sys.exit("the DAG run failed; see the task logs above")
 
 
 def _relation(table_name: str) -> str:
@@ -80,7 +96,7 @@ def print_months(warehouse: Path, expected: dict) -> bool:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         loaded = con.execute(
             "SELECT export, billing_period, table_name FROM finops_meta.load_ledger "
-            "WHERE status = 'loaded' ORDER BY export, billing_period"
+            "WHERE provider = 'aws' AND status = 'loaded' ORDER BY export, billing_period"
         ).fetchall()
         months = [
             (
@@ -113,7 +129,7 @@ def print_focus(warehouse: Path, expected: dict) -> bool:
         ).fetchall()
         totals = con.execute(
             "SELECT x_ExportName, x_BillingPeriod, count(*), sum(BilledCost), sum(EffectiveCost) "
-            "FROM focus.cost_and_usage GROUP BY ALL ORDER BY ALL"
+            "FROM focus.cost_and_usage WHERE ProviderName = 'AWS' GROUP BY ALL ORDER BY ALL"
         ).fetchall()
     print(f"\nFOCUS 1.2 focus.cost_and_usage, export {EXPORTS[1][0]}, per month and ServiceCategory (USD):")
     print(f"{'month':8} {'ServiceCategory':28} {'BilledCost':>14} {'EffectiveCost':>14}")
@@ -128,6 +144,40 @@ def print_focus(warehouse: Path, expected: dict) -> bool:
         all_exact &= exact
         verdict = "yes" if exact else "NO"
         print(f"{export:20} {month:%Y-%m}  {rows:>10,} {billed:>16,.6f} {effective:>16,.6f}  {verdict}")
+    return all_exact
+
+
+def print_azure(warehouse: Path, sample) -> bool:
+    """Azure's FOCUS rows per billing account and month against the generator: Σ BilledCost = Σ actual cost,
+    Σ EffectiveCost = Σ amortized cost (each in the account's billing currency)."""
+    import duckdb
+
+    expected = {}
+    for spec in sample.exports:
+        # FOCUS's BillingAccountId: the enrollment (EA) or billing profile (MCA); Azure's FOCUS export writes the ARM id
+        account = spec.scope.resource_id if spec.dataset == "focus" else spec.scope.focus_billing_account_id
+        for month in MONTHS:
+            expected[(account, month)] = sample.latest(spec.name, month).totals
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "SELECT BillingAccountId, x_BillingPeriod, list_sort(list(DISTINCT x_Dataset)), BillingCurrency, "
+            "count(*), sum(BilledCost), sum(EffectiveCost) FROM focus.cost_and_usage "
+            "WHERE ProviderName = 'Microsoft' GROUP BY BillingAccountId, x_BillingPeriod, BillingCurrency ORDER BY ALL"
+        ).fetchall()
+    print("\nAzure reconciliation (Σ BilledCost = Σ actual cost, Σ EffectiveCost = Σ amortized cost):")
+    print(
+        f"{'billing account':52} {'month':8} {'datasets':32} {'cur':4} {'rows':>6} {'BilledCost':>14} "
+        f"{'EffectiveCost':>14}  exact"
+    )
+    all_exact = len(rows) == len(expected)
+    for account, month, datasets, currency, count, billed, effective in rows:
+        want = expected.get((account, month))
+        exact = want is not None and (billed, effective, currency) == (want.actual, want.amortized, want.currency)
+        all_exact &= exact
+        print(
+            f"{account[-52:]:52} {month:%Y-%m}  {','.join(datasets):32} {currency:4} {count:>6,} {billed:>14,.4f} "
+            f"{effective:>14,.4f}  {'yes' if exact else 'NO'}"
+        )
     return all_exact
 
 
@@ -156,24 +206,29 @@ def print_serving(warehouse: Path, serving: Path) -> bool:
 
 def main() -> None:
     expected = generate_sample_exports()
-    print(f"Generated {len(MONTHS)} months x {len(EXPORTS)} exports under {SAMPLE_ROOT.relative_to(PROJECT_ROOT)}")
+    print(f"Generated {len(MONTHS)} months x {len(EXPORTS)} AWS exports under {SAMPLE_ROOT.relative_to(PROJECT_ROOT)}")
     exports = [{"name": n, "uri": SAMPLE_ROOT.as_uri(), "format": f, "s3_uri": SAMPLE_S3_URI} for n, f in EXPORTS]
     os.environ["AIRFLOW_VAR_FINOPS_AWS_EXPORTS"] = json.dumps(exports)
+    azure = generate_azure_exports()
+    print(
+        f"Generated {len(MONTHS)} months x {len(azure.exports)} Azure exports under "
+        f"{AZURE_SAMPLE_ROOT.relative_to(PROJECT_ROOT)}"
+    )
+    os.environ["AIRFLOW_VAR_FINOPS_AZURE_EXPORTS"] = json.dumps(azure.settings)
     prepare_airflow()
 
     from include.orchestration.config import WAREHOUSE_PATH_VARIABLE
     from include.settings import resolve_serving_path, resolve_warehouse_path
 
     warehouse = resolve_warehouse_path(os.environ.get(f"AIRFLOW_VAR_{WAREHOUSE_PATH_VARIABLE.upper()}"))
-    print("Running the aws_billing DAG (dag.test) ...")
-    dag_run = run_dag()
-    print(f"DAG run {dag_run.run_id}: {dag_run.state}")
-    if str(dag_run.state) != "success":
-        sys.exit("the DAG run failed; see the task logs above")
+    run_dag("aws_billing")
     if not print_months(warehouse, expected):
         sys.exit("warehouse totals differ from the generated ones")
     if not print_focus(warehouse, expected):
         sys.exit("the FOCUS mart does not reconcile to the generated totals")
+    run_dag("azure_billing")
+    if not print_azure(warehouse, azure):
+        sys.exit("Azure's FOCUS rows do not reconcile to the generated totals")
     if not print_serving(warehouse, resolve_serving_path(os.environ.get("AIRFLOW_VAR_FINOPS_SERVING_PATH"))):
         sys.exit("nothing served, or focus-validator found failures beyond the allowlist")
 

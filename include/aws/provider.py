@@ -6,8 +6,6 @@ inside the methods.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from include.aws import settings
 from include.providers.deliveries import Delivery, Discovery
 
@@ -30,11 +28,9 @@ class AwsProvider:
 
     def open_path(self, uri: str, conn_id: str):
         """An ObjectStoragePath; on S3 it carries the export's Airflow connection."""
-        from airflow.sdk import ObjectStoragePath
+        from include.storage import object_storage_path
 
-        if urlsplit(uri).scheme == self.remote_scheme:
-            return ObjectStoragePath(uri, conn_id=conn_id)
-        return ObjectStoragePath(uri)
+        return object_storage_path(uri, conn_id, self.remote_scheme)
 
     def month_load(self, delivery: Delivery, files):
         from include.aws.readers import month_load

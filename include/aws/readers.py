@@ -12,17 +12,14 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow.parquet as pq
-from isal import igzip
 
 from include.aws.columns import WarehouseColumn, athena_column_name, legacy_cur_columns
 from include.aws.provider import AWS
 from include.providers.deliveries import Delivery
 from include.sql import sql_identifier, sql_literal
+from include.warehouse.file_readers import LOADER_COLUMNS, first_failing_file, paths_sql, records_by_line_breaks
 from include.warehouse.loader import LoadRefused, LocalFile, MonthLoad
 
-# Columns the load adds beside the delivery's own: the file each row came from (`filename`, then
-# `_local_file`) and the lineage the loader and the dataset view add (include/warehouse/loader.py).
-LOADER_COLUMNS = ("filename", "_local_file", "_export", "_billing_period", "_source_file", "_manifest_version")
 COST_COLUMNS = {
     "cur1": "line_item_unblended_cost",
     "cur2": "line_item_unblended_cost",
@@ -35,10 +32,6 @@ CURRENCY_COLUMNS = {
     "focus1.0": "BillingCurrency",
     "focus1.2": "BillingCurrency",
 }
-
-
-def _paths_sql(files: list[LocalFile]) -> str:
-    return "[" + ", ".join(sql_literal(str(f.path)) for f in files) + "]"
 
 
 def _by_listed_uri(files: list[LocalFile], counts_by_path: dict[str, int]) -> dict[str, int]:
@@ -97,7 +90,7 @@ class LegacyCsvReader:
         )
         # DuckDB pads short records only in its single-threaded reader (quoted line breaks need it)
         reads = [
-            f"SELECT * FROM read_csv({_paths_sql(group)}, {options}{extra})"
+            f"SELECT * FROM read_csv({paths_sql(group)}, {options}{extra})"
             for group, extra in ((strict, ""), (padded, ", null_padding = true, parallel = false"))
             if group
         ]
@@ -110,7 +103,7 @@ class LegacyCsvReader:
     def count_records(self, files: list[LocalFile]) -> dict[str, int]:
         """Records per file from its line breaks: a reader independent of DuckDB's CSV parser."""
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:  # decompression releases the GIL
-            return dict(zip((f.listed_uri for f in files), pool.map(_records_by_line_breaks, files), strict=True))
+            return dict(zip((f.listed_uri for f in files), pool.map(records_by_line_breaks, files), strict=True))
 
     def recount(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> dict[str, int]:
         """A quoted field may hold a line break: a strict, untyped DuckDB pass settles such files."""
@@ -118,7 +111,7 @@ class LegacyCsvReader:
         return _by_listed_uri(files, dict(counts.fetchall()))
 
     def diagnose(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> str | None:
-        return _first_failing_file(con, files, self.select_sql)
+        return first_failing_file(con, files, self.select_sql)
 
     def column_comments(self) -> dict[str, str]:
         return {column.name: " | ".join(column.sources) for column in self.columns}
@@ -128,16 +121,6 @@ def _rename(column: WarehouseColumn) -> str:
     parts = [sql_identifier(source) for source in column.sources]
     expression = parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
     return f"{expression} AS {sql_identifier(column.name)}"
-
-
-def _records_by_line_breaks(file: LocalFile) -> int:
-    """Data records in a CSV(.gz) file = line breaks, plus an unterminated last line, minus the header."""
-    breaks, last = 0, b"\n"
-    opener = igzip.open if file.path.name.endswith(".gz") else open  # ISA-L: ~2x zlib's speed
-    with opener(file.path, "rb") as stream:
-        while chunk := stream.read(16 * 1024 * 1024):
-            breaks, last = breaks + chunk.count(b"\n"), chunk[-1:]
-    return breaks + (last != b"\n") - 1
 
 
 def _drops_trailing_fields(file: LocalFile) -> bool:
@@ -187,7 +170,7 @@ class ParquetReader:
     def select_sql(self, files: list[LocalFile]) -> str:
         return (
             f"SELECT * EXCLUDE (filename), filename AS _local_file "
-            f"FROM read_parquet({_paths_sql(files)}, union_by_name = true, filename = true, hive_partitioning = false)"
+            f"FROM read_parquet({paths_sql(files)}, union_by_name = true, filename = true, hive_partitioning = false)"
         )
 
     def count_records(self, files: list[LocalFile]) -> dict[str, int]:
@@ -198,7 +181,7 @@ class ParquetReader:
         return self.count_records(files)  # footers are exact; nothing to settle
 
     def diagnose(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> str | None:
-        return _first_failing_file(con, files, self.select_sql)
+        return first_failing_file(con, files, self.select_sql)
 
     def column_comments(self) -> dict[str, str]:
         return {}
@@ -217,16 +200,6 @@ def _refuse_clashing_names(file: LocalFile) -> None:
             f"{file.listed_uri}: columns {clashing} clash with another column of the file or with one the loader "
             f"adds ({', '.join(LOADER_COLUMNS)}); column names are compared without regard to case"
         )
-
-
-def _first_failing_file(con: duckdb.DuckDBPyConnection, files: list[LocalFile], select_sql) -> str | None:
-    """Re-read file by file (only after a failure) to name the file DuckDB choked on."""
-    for file in files:
-        try:
-            con.execute(f"SELECT count(*) FROM ({select_sql([file])})").fetchall()
-        except duckdb.Error as err:
-            return f"{file.listed_uri}: {str(err).splitlines()[0]}"
-    return None
 
 
 def reader_for(delivery: Delivery):
@@ -251,19 +224,7 @@ def reader_for(delivery: Delivery):
 
 def month_load(delivery: Delivery, files: list[LocalFile]) -> MonthLoad:
     reader = reader_for(delivery)
-    return MonthLoad(
-        provider=AWS.name,
-        schema=AWS.schema,
-        export=delivery.export.name,
-        table_stem=delivery.export.table_stem,
-        dataset=AWS.datasets[delivery.export.format],
-        billing_period=delivery.billing_period,
-        delivery_uri=delivery.delivery_uri,
-        version=delivery.version,
-        files=files,
-        reader=reader,
-        declared_types=_declared_types(delivery, reader),
-    )
+    return MonthLoad.of(AWS, delivery, files, reader, _declared_types(delivery, reader))
 
 
 def _declared_types(delivery: Delivery, reader) -> dict[str, str]:

@@ -6,8 +6,6 @@ imported inside the methods.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from include.azure import settings
 from include.providers.deliveries import Delivery, Discovery
 
@@ -30,11 +28,9 @@ class AzureProvider:
 
     def open_path(self, uri: str, conn_id: str):
         """An ObjectStoragePath; on Blob storage (abfs://) it carries the export's Airflow connection."""
-        from airflow.sdk import ObjectStoragePath
+        from include.storage import object_storage_path
 
-        if urlsplit(uri).scheme == self.remote_scheme:
-            return ObjectStoragePath(uri, conn_id=conn_id)
-        return ObjectStoragePath(uri)
+        return object_storage_path(uri, conn_id, self.remote_scheme)
 
     def month_load(self, delivery: Delivery, files):
         """Reads the run's manifest again, for the rows it states per part."""

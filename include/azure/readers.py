@@ -26,11 +26,9 @@ from include.azure.manifests import listed_row_counts
 from include.azure.provider import AZURE
 from include.providers.deliveries import Delivery, DeliveryError
 from include.sql import sql_literal
+from include.warehouse.file_readers import LOADER_COLUMNS, first_failing_file, paths_sql, records_by_line_breaks
 from include.warehouse.loader import EXACT, LoadRefused, LocalFile, MonthLoad
 
-# Columns the load adds beside the delivery's own (include/warehouse/loader.py): a part's column by one of
-# these names (in any case) would replace it.
-LOADER_COLUMNS = ("filename", "_local_file", "_export", "_billing_period", "_source_file", "_manifest_version")
 # The cost each load sums (the ledger's billed cost), by format: the first of these names a part has (any case).
 # Actual and amortized: `CostInBillingCurrency` (EA, PascalCase), `costInBillingCurrency` (MCA), `Cost` (older EA).
 COST_COLUMNS = {
@@ -48,10 +46,6 @@ CURRENCY_COLUMNS = {
 }
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIX = ".parquet"
-
-
-def _paths_sql(files: list[LocalFile]) -> str:
-    return "[" + ", ".join(sql_literal(str(f.path)) for f in files) + "]"
 
 
 def _named(columns: list[str], candidates: tuple[str, ...]) -> str | None:
@@ -124,7 +118,7 @@ class CsvReader:
             for name in self.header
         )
         return (
-            f"read_csv({_paths_sql(files)}, header = true, delim = ',', quote = '\"', escape = '\"', "
+            f"read_csv({paths_sql(files)}, header = true, delim = ',', quote = '\"', escape = '\"', "
             f"columns = {{{types}}}, filename = true, auto_detect = false, strict_mode = true)"
         )
 
@@ -135,7 +129,7 @@ class CsvReader:
         """Records per part from its line breaks (a reader independent of DuckDB's), or the manifest's count."""
         uncounted = self.manifest_counts.missing(files)
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:  # decompression releases the GIL
-            counts = pool.map(_records_by_line_breaks, uncounted)
+            counts = pool.map(records_by_line_breaks, uncounted)
             counted = dict(zip((f.listed_uri for f in uncounted), counts, strict=True))
         return self.manifest_counts.over({f.listed_uri: counted.get(f.listed_uri, 0) for f in files})
 
@@ -148,7 +142,7 @@ class CsvReader:
         return self.manifest_counts.over({f.listed_uri: counts.get(str(f.path), 0) for f in files})
 
     def diagnose(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> str | None:
-        return _first_failing_file(con, files, self.select_sql)
+        return first_failing_file(con, files, self.select_sql)
 
     def column_comments(self) -> dict[str, str]:
         return {}
@@ -169,19 +163,6 @@ def csv_header(file: LocalFile) -> list[str]:
         raise LoadRefused(f"{file.listed_uri}: the CSV header is not UTF-8 ({err})") from err
 
 
-def _records_by_line_breaks(file: LocalFile) -> int:
-    """Data records in a CSV(.gz) part = line breaks, plus an unterminated last line, minus the header."""
-    breaks, last = 0, b"\n"
-    opener = igzip.open if file.path.name.endswith(".gz") else open  # ISA-L: ~2x zlib's speed
-    try:
-        with opener(file.path, "rb") as stream:
-            while chunk := stream.read(16 * 1024 * 1024):
-                breaks, last = breaks + chunk.count(b"\n"), chunk[-1:]
-    except (OSError, EOFError, zlib.error) as err:
-        raise LoadRefused(f"{file.listed_uri}: truncated or corrupt gzip ({err}); re-copy the part") from err
-    return breaks + (last != b"\n") - 1
-
-
 @dataclass(frozen=True)
 class ParquetReader:
     """Parquet parts (snappy or not): names and types as the parts carry them."""
@@ -197,7 +178,7 @@ class ParquetReader:
     def select_sql(self, files: list[LocalFile]) -> str:
         return (
             f"SELECT * EXCLUDE (filename), filename AS _local_file "
-            f"FROM read_parquet({_paths_sql(files)}, filename = true, hive_partitioning = false)"
+            f"FROM read_parquet({paths_sql(files)}, filename = true, hive_partitioning = false)"
         )
 
     def count_records(self, files: list[LocalFile]) -> dict[str, int]:
@@ -208,7 +189,7 @@ class ParquetReader:
         return self.count_records(files)  # footers are exact; nothing to settle
 
     def diagnose(self, con: duckdb.DuckDBPyConnection, files: list[LocalFile]) -> str | None:
-        return _first_failing_file(con, files, self.select_sql)
+        return first_failing_file(con, files, self.select_sql)
 
     def column_comments(self) -> dict[str, str]:
         return {}
@@ -226,16 +207,6 @@ def _footer_rows(file: LocalFile) -> int:
         return pq.read_metadata(file.path).num_rows
     except (OSError, ValueError) as err:
         raise LoadRefused(f"{file.listed_uri}: not a readable Parquet file ({err})") from err
-
-
-def _first_failing_file(con: duckdb.DuckDBPyConnection, files: list[LocalFile], select_sql) -> str | None:
-    """Re-read part by part (only after a failure) to name the part DuckDB choked on."""
-    for file in files:
-        try:
-            con.execute(f"SELECT count(*) FROM ({select_sql([file])})").fetchall()
-        except duckdb.Error as err:
-            return f"{file.listed_uri}: {str(err).splitlines()[0]}"
-    return None
 
 
 def reader_for(delivery: Delivery, files: list[LocalFile], counts: ManifestCounts) -> CsvReader | ParquetReader:
@@ -275,16 +246,5 @@ def month_load(delivery: Delivery, files: list[LocalFile], manifest) -> MonthLoa
     except DeliveryError as err:
         raise LoadRefused(str(err)) from err
     reader = reader_for(delivery, files, counts)
-    return MonthLoad(
-        provider=AZURE.name,
-        schema=AZURE.schema,
-        export=delivery.export.name,
-        table_stem=delivery.export.table_stem,
-        dataset=AZURE.datasets[delivery.export.format],
-        billing_period=delivery.billing_period,
-        delivery_uri=delivery.delivery_uri,
-        version=delivery.version,
-        files=files,
-        reader=reader,
-        declared_types={reader.cost_column: EXACT} if isinstance(reader, CsvReader) else {},
-    )
+    declared = {reader.cost_column: EXACT} if isinstance(reader, CsvReader) else {}
+    return MonthLoad.of(AZURE, delivery, files, reader, declared)

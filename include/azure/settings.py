@@ -5,12 +5,10 @@ Plain values, no Airflow: `include.orchestration.config` reads the Variable and 
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from include.providers.deliveries import ExportConfig
+from include.providers.deliveries import ExportConfig, parse_export_list
 from include.settings import ConfigError
 
 EXPORTS_VARIABLE = "finops_azure_exports"
@@ -33,7 +31,6 @@ MANIFEST_TYPES = {
 }
 MANIFEST_DATA_VERSIONS = {"focus1.0": ("1.0", "1.0r2"), "focus1.2": ("1.2-preview", "1.2")}
 REMOTE_SCHEME = "abfs"
-_EXPORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # with fullmatch: `^…$` and match let "x\n" through
 _KEYS = {"name", "uri", "format", "conn_id"}
 
 
@@ -56,31 +53,11 @@ class AzureExport(ExportConfig):
 
 def parse_exports(text: str) -> list[AzureExport]:
     """Parse the `finops_azure_exports` Variable: a JSON list of export objects."""
-    try:
-        entries = json.loads(text) if text.strip() else []
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{EXPORTS_VARIABLE} is not valid JSON: {err}") from err
-    if not isinstance(entries, list):
-        raise ConfigError(f"{EXPORTS_VARIABLE} must be a JSON list of export objects")
-    exports = [_parse_export(entry, position) for position, entry in enumerate(entries)]
-    names = [export.name for export in exports]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{EXPORTS_VARIABLE} has duplicate export names: {names}")
-    return exports
+    return parse_export_list(text, EXPORTS_VARIABLE, _KEYS, AZURE_FORMATS, _build_export)
 
 
-def _parse_export(entry: object, position: int) -> AzureExport:
-    where = f"{EXPORTS_VARIABLE}[{position}]"
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{where} must be an object with name, uri and format")
-    unknown = set(entry) - _KEYS
-    if unknown:
-        raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
-    name, uri, fmt = entry.get("name"), entry.get("uri", ""), entry.get("format")
-    if not isinstance(name, str) or not _EXPORT_NAME.fullmatch(name):
-        raise ConfigError(f"{where}: name {name!r} must be the export's name (letters, digits, - and _)")
-    if fmt not in AZURE_FORMATS:
-        raise ConfigError(f"{where} ({name}): format {fmt!r} must be one of {AZURE_FORMATS}")
+def _build_export(entry: dict, *, where: str, name: str, fmt: str) -> AzureExport:
+    uri = entry.get("uri", "")
     if not isinstance(uri, str):
         raise ConfigError(f"{where} ({name}): uri must be a string")
     parts = urlsplit(uri)

@@ -10,14 +10,19 @@ values that survive XCom (`to_dict` / `from_dict`); nothing here imports Airflow
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 from include.periods import month_label, parse_month
+from include.settings import ConfigError
 
 Export = TypeVar("Export", bound="ExportConfig")
+EXPORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # with fullmatch: `^…$` and match let "cur\n" through
 
 
 class DeliveryError(ValueError):
@@ -49,6 +54,38 @@ class ExportConfig:
     @classmethod
     def from_dict(cls: type[Export], raw: dict) -> Export:
         return cls(**raw)
+
+
+def parse_export_list[E: ExportConfig](
+    text: str, variable: str, keys: Collection[str], formats: Collection[str], build: Callable[..., E]
+) -> list[E]:
+    """A provider's exports Variable (`variable`, a JSON list of objects) → its exports, names unique. Each entry is
+    checked for what every provider asks (an object of `keys` only, a name, one of `formats`), then made by
+    `build(entry, where=…, name=…, fmt=…)`, which checks the rest; a ConfigError names the entry and the problem."""
+    try:
+        entries = json.loads(text) if text.strip() else []
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{variable} is not valid JSON: {err}") from err
+    if not isinstance(entries, list):
+        raise ConfigError(f"{variable} must be a JSON list of export objects")
+    exports = []
+    for position, entry in enumerate(entries):
+        where = f"{variable}[{position}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be an object with name, uri and format")
+        unknown = set(entry) - set(keys)
+        if unknown:
+            raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
+        name, fmt = entry.get("name"), entry.get("format")
+        if not isinstance(name, str) or not EXPORT_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: name {name!r} must be the export's name (letters, digits, - and _)")
+        if fmt not in formats:
+            raise ConfigError(f"{where} ({name}): format {fmt!r} must be one of {tuple(formats)}")
+        exports.append(build(entry, where=where, name=name, fmt=fmt))
+    names = [export.name for export in exports]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{variable} has duplicate export names: {names}")
+    return exports
 
 
 @dataclass(frozen=True)

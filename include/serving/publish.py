@@ -81,7 +81,8 @@ CHANGED_SINCE_VALIDATION = "changed since validation"  # why a month whose rows 
 # lowest first), so no cost counts twice. dbt loads the same file (reference.datasets): a provider's new
 # dataset is a row there.
 DATASETS_SEED = PROJECT_ROOT / "dbt" / "seeds" / "datasets.csv"
-_DATASETS_COLUMNS = {"dataset": "VARCHAR", "provider": "VARCHAR", "serving_rank": "INTEGER"}  # the seed's, in order
+# the seed's, in order
+_DATASETS_COLUMNS = {"dataset": "VARCHAR", "provider": "VARCHAR", "serving_rank": "INTEGER", "cost_basis": "VARCHAR"}
 _PARQUET_OPTIONS = "(FORMAT parquet, COMPRESSION zstd)"
 _VERSIONS = "part*.parquet"  # a folder's versions, and a month's part.parquet from before versions (sorts last)
 _VERSION = re.compile(r"part-(\d{20})(-withdrawn)?\.parquet")
@@ -399,14 +400,28 @@ def _served_rows_sql(month: str) -> str:
 
 
 def _publish_ledger(con: duckdb.DuckDBPyConnection, serving_root: Path) -> int:
-    """The load ledger; a loaded month keeps its billed cost per currency (the loader's sums)."""
+    """The load ledger; a loaded month keeps its billed cost per currency (the loader's sums), the FOCUS column
+    that cost reconciles to (`cost_basis`, from the datasets seed) and what it is reconciled with
+    (`reconciled_as`): its export alone, or every export of its month whose dataset is served with its own
+    (Azure's actual and amortized cost, `serving_groups`: the rows dbt made of them are reconciled together)."""
     ledger = ledger_relation(con) or LEDGER_TABLE  # none: DuckDB's error names the missing table
     query = f"""
+        WITH datasets AS (
+            SELECT *, count(*) OVER (PARTITION BY provider, serving_rank) AS served_together FROM {_datasets_sql()}
+        ), rows AS (
+            SELECT ledger.*, datasets.cost_basis, coalesce(datasets.served_together, 1) > 1 AS grouped,
+                   datasets.serving_rank
+            FROM {ledger} AS ledger LEFT JOIN datasets USING (dataset)
+        )
         SELECT provider, export, dataset, strftime(billing_period, '%Y-%m') AS billing_period, status, version,
                rows, billed_cost,
                CASE WHEN status = 'loaded' THEN billed_cost_by_currency END AS billed_cost_by_currency,
+               coalesce(cost_basis, 'BilledCost') AS cost_basis,
+               CASE WHEN grouped AND status = 'loaded' THEN string_agg(DISTINCT export, ' + ' ORDER BY export) OVER (
+                   PARTITION BY provider, serving_rank, billing_period, status = 'loaded', grouped
+               ) ELSE export END AS reconciled_as,
                loaded_at, duration_s, delivery_uri, table_name, error
-        FROM {ledger}
+        FROM rows
         ORDER BY loaded_at
     """
     return _write_version(con, query, serving_root / LEDGER_DIR)

@@ -93,6 +93,24 @@ class MonthLoad:
     # {column: type} the staged columns must match in kind, where known (see _check_types)
     declared_types: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, provider, delivery, files: list[LocalFile], reader: MonthReader, declared_types=None) -> MonthLoad:
+        """The load of `delivery` (`include.providers.deliveries.Delivery`) from its fetched `files` by `reader`,
+        recorded as `provider`'s (`include.providers.contract.Provider`: its name, schema and dataset ids)."""
+        return cls(
+            provider=provider.name,
+            schema=provider.schema,
+            export=delivery.export.name,
+            table_stem=delivery.export.table_stem,
+            dataset=provider.datasets[delivery.export.format],
+            billing_period=delivery.billing_period,
+            delivery_uri=delivery.delivery_uri,
+            version=delivery.version,
+            files=files,
+            reader=reader,
+            declared_types=declared_types or {},
+        )
+
     @property
     def table(self) -> str:
         return _month_table(self.table_stem, self.billing_period)

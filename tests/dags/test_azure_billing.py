@@ -7,6 +7,7 @@ the amortized cost arrives."""
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date
 from decimal import Decimal
 
@@ -14,8 +15,9 @@ import duckdb
 import pytest
 
 from include.azure.sample_data import DEMO_EXPORTS, write_exports, write_run
+from include.dashboards.spec import load_dashboards, render_sql
 from include.orchestration.focus_models import months_held_back
-from include.serving.publish import served_months
+from include.serving.publish import connect_serving, served_months
 from tests.dags.conftest import parse_dag, serving_path, task_states
 
 JAN, FEB, MAR = date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)
@@ -47,6 +49,20 @@ def _mart(warehouse) -> dict[str, tuple[Decimal, Decimal]]:
     return {month: (billed, effective) for month, billed, effective in rows}
 
 
+def _reconciliation(warehouse) -> dict[tuple[str, str], Decimal]:
+    """The data-quality dashboard's reconciliation card on the serving layer: (export, month, FOCUS column) →
+    difference."""
+    [card] = [
+        card for dashboard in load_dashboards() for card in dashboard.cards if card.key == "data_quality.reconciliation"
+    ]
+    with connect_serving(serving_path(warehouse)) as con:
+        cursor = con.cursor()
+        rows = cursor.execute(render_sql(card.sql, {})).fetchall()
+        columns = [column[0] for column in cursor.description]
+    shown = [dict(zip(columns, row, strict=True)) for row in rows]
+    return {(row["export"], row["billing_period"], row["reconciled_to"]): row["difference"] for row in shown}
+
+
 def _ledger(warehouse) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(
@@ -55,14 +71,22 @@ def _ledger(warehouse) -> list[tuple]:
 
 
 def test_deliveries_convert_restatements_replace_one_month_and_a_month_without_its_amortized_cost_waits(
-    tmp_path, warehouse, run_azure_billing
+    tmp_path, warehouse, run_azure_billing, focus_warehouse
 ):
+    """On a warehouse that already holds AWS's January to March: the validator judges both clouds' rows."""
+    shutil.copyfile(focus_warehouse.path, warehouse)
     sample = write_exports(tmp_path / "mirror", [JAN, FEB], exports=EA_EXPORTS, rows=ROWS)
     settings = sample.settings
 
     dag_run, states = run_azure_billing(settings)
 
     assert dag_run.state == SUCCESS, states
+    with connect_serving(serving_path(warehouse)) as con:
+        [(status, judged)] = con.execute(
+            "SELECT status, billing_periods FROM focus_validation ORDER BY validated_at DESC LIMIT 1"
+        ).fetchall()
+        providers = con.execute("SELECT DISTINCT ProviderName FROM cost_and_usage ORDER BY 1").fetchall()
+    assert (status, judged, providers) == ("passed", "2025-01,2025-02", [("AWS",), ("Microsoft",)])
     assert len(states["load_billing_month"]) == 4
     expected = {
         f"{m:%Y-%m}": (sample.latest(ACTUAL.name, m).totals.actual, sample.latest(ACTUAL.name, m).totals.amortized)
@@ -70,6 +94,14 @@ def test_deliveries_convert_restatements_replace_one_month_and_a_month_without_i
     }
     assert _mart(warehouse) == expected
     assert served_months(serving_path(warehouse)) == {"2025-01", "2025-02"}
+    # the data-quality dashboard reconciles the pair: actual cost to BilledCost, amortized cost to EffectiveCost
+    reconciled = _reconciliation(warehouse)
+    pair = {
+        ("ea-actual + ea-amortized", f"{month:%Y-%m}", basis)
+        for month in (JAN, FEB)
+        for basis in ("BilledCost", "EffectiveCost")
+    }
+    assert pair <= reconciled.keys() and set(reconciled.values()) == {0}  # AWS's exports too, each on its own
 
     # February's actual cost restated: that month is loaded again, and rebuilt from both exports
     restated = write_run(sample.root, ACTUAL, FEB, rows=ROWS, first_month=JAN, revision=2)

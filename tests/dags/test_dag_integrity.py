@@ -97,13 +97,17 @@ def test_refusals_are_reported_after_every_load_whatever_its_outcome_and_loaded_
 def test_airflow_settings_declare_the_pool_and_variables_the_dags_read():
     import yaml
 
+    from include.azure.settings import parse_exports as parse_azure_exports
+
     settings = yaml.safe_load((PROJECT_ROOT / "airflow_settings.yaml").read_text())["airflow"]
     assert {k: v for k, v in settings["pools"][0].items() if k in ("pool_name", "pool_slot")} == {
         "pool_name": "duckdb_writer",
         "pool_slot": 1,
     }
     variables = {v["variable_name"] for v in settings["variables"]}
-    assert {"finops_aws_exports", "finops_warehouse_path", "finops_serving_path"} <= variables
+    assert {"finops_aws_exports", "finops_azure_exports", "finops_warehouse_path", "finops_serving_path"} <= variables
+    azure = next(v["variable_value"] for v in settings["variables"] if v["variable_name"] == "finops_azure_exports")
+    assert [export.format for export in parse_azure_exports(azure)] == ["actual", "amortized"]
 
 
 def test_aws_implements_the_provider_contract_and_the_builder_makes_the_same_dag_for_another_cloud(dagbag):

@@ -292,9 +292,10 @@ def test_data_quality_cards_show_the_validator_verdict_and_a_zero_reconciliation
         for row in (dict(zip(columns, values, strict=True)) for values in rows)
     }
     assert len(shown) == len(rows) and shown.keys() == served.keys()
+    assert {row["reconciled_to"] for row in shown.values()} == {"BilledCost"}  # AWS: every cost is invoice basis
     for key, row in shown.items():
-        assert row["served_billed_cost"] == served[key] and row["difference"] == 0, (key, row)
-        assert abs(row["source_billed_cost"] - source[key]) < Decimal("1e-9"), (key, row, source[key])
+        assert row["served_cost"] == served[key] and row["difference"] == 0, (key, row)
+        assert abs(row["source_cost"] - source[key]) < Decimal("1e-9"), (key, row, source[key])
 
 
 def test_the_last_delivery_card_names_each_exports_provider_and_dataset_from_the_ledger(serving):
@@ -328,10 +329,10 @@ def test_the_reconciliation_shows_a_difference_in_the_currency_that_has_it_only(
         con.execute(view).fetchall()
         columns, wrong = _run(con, render_sql(card.sql, {}))
 
-    index = {column: columns.index(column) for column in ("source_billed_cost", "difference", CURRENCY)}
+    index = {column: columns.index(column) for column in ("source_cost", "difference", CURRENCY)}
     assert len(wrong) == len(right)
     for row in wrong:
-        expected = row[index["source_billed_cost"]] if row[index[CURRENCY]] == "EUR" else 0
+        expected = row[index["source_cost"]] if row[index[CURRENCY]] == "EUR" else 0
         assert row[index["difference"]] == round(expected, 6), row
     assert {row[index[CURRENCY]] for row in wrong if row[index["difference"]]} == {"EUR"}
 

@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from include.aws.readers import LOADER_COLUMNS
 from include.aws.sample_data import write_legacy_rows
 from include.sql import sql_identifier, sql_qualified
+from include.warehouse.file_readers import LOADER_COLUMNS
 from include.warehouse.loader import LoadRefused
 from tests.conftest import FEB, JAN, S3_URI
 from tests.helpers import deliveries, load, local_export

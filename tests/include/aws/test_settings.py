@@ -19,9 +19,9 @@ def test_s3_export_defaults_its_s3_uri_and_connection():
         ({"name": "cur", "uri": "s3://b/p", "format": "cur3"}, "format 'cur3'"),
         ({"name": "cur", "uri": "gs://b/p", "format": "cur1"}, "must start with s3:// or file://"),
         ({"name": "cur", "uri": "file:///mirror", "format": "cur1"}, "needs s3_uri"),
-        ({"name": "../x", "uri": "s3://b/p", "format": "cur1"}, "export/report name"),
-        ({"name": "cur\n", "uri": "s3://b/p", "format": "cur1"}, "export/report name"),  # `$` matches before \n
-        ({"name": "cur\nx", "uri": "s3://b/p", "format": "cur1"}, "export/report name"),
+        ({"name": "../x", "uri": "s3://b/p", "format": "cur1"}, "must be the export's name"),
+        ({"name": "cur\n", "uri": "s3://b/p", "format": "cur1"}, "must be the export's name"),  # `$` matches before \n
+        ({"name": "cur\nx", "uri": "s3://b/p", "format": "cur1"}, "must be the export's name"),
         ({"name": "cur", "uri": "s3://b/p", "format": "cur1", "bucket": "b"}, "unknown keys"),
     ],
 )

@@ -48,7 +48,9 @@ def test_a_restated_export_rebuilds_its_months_partitions_of_the_datasets_served
     from include.warehouse.ledger import Attempt, ensure_ledger, record_attempt
 
     seed = tmp_path / "datasets.csv"
-    seed.write_text("dataset,provider,serving_rank\naws_cur2,aws,3\nazure_actual,azure,3\nazure_amortized,azure,3\n")
+    seed.write_text(
+        "dataset,provider,serving_rank,cost_basis\naws_cur2,aws,3,BilledCost\nazure_actual,azure,3,BilledCost\nazure_amortized,azure,3,EffectiveCost\n"
+    )
     monkeypatch.setattr(publish, "DATASETS_SEED", seed)
     warehouse = tmp_path / "finops.duckdb"
     loaded = [

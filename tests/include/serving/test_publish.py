@@ -136,7 +136,7 @@ def test_which_export_of_an_account_is_served_is_a_row_per_dataset_in_the_datase
     aws_rows = DATASETS_SEED.read_text(encoding="utf-8")
 
     def served_with(ranks: dict[str, int]) -> dict[str, str]:
-        seed.write_text(aws_rows + "".join(f"{dataset},gcp,{rank}\n" for dataset, rank in ranks.items()))
+        seed.write_text(aws_rows + "".join(f"{dataset},gcp,{rank},BilledCost\n" for dataset, rank in ranks.items()))
         publish(warehouse, root, ["2025-01"])
         return {account: export for _, account, export, _ in _served(root)}
 
@@ -154,7 +154,7 @@ def test_datasets_of_one_rank_are_served_together_and_one_export_of_each(tmp_pat
     seed, root = tmp_path / "datasets.csv", tmp_path / "serving"
     monkeypatch.setattr(serving, "DATASETS_SEED", seed)
     seed.write_text(
-        "dataset,provider,serving_rank\nazure_focus,azure,1\nazure_actual,azure,3\nazure_amortized,azure,3\n"
+        "dataset,provider,serving_rank,cost_basis\nazure_focus,azure,1,BilledCost\nazure_actual,azure,3,BilledCost\nazure_amortized,azure,3,EffectiveCost\n"
     )
     warehouse = _mart(
         tmp_path / "w.duckdb",
@@ -623,7 +623,8 @@ def test_the_served_ledger_names_provider_dataset_and_delivery_and_publishes_a_p
         [served] = con.execute(f"SELECT {columns} FROM {read}").fetchall()
     assert served_columns == [
         *["provider", "export", "dataset", "billing_period", "status", "version", "rows", "billed_cost"],
-        *["billed_cost_by_currency", "loaded_at", "duration_s", "delivery_uri", "table_name", "error"],
+        *["billed_cost_by_currency", "cost_basis", "reconciled_as"],
+        *["loaded_at", "duration_s", "delivery_uri", "table_name", "error"],
     ]
     table = f"aws_cur.{delivery.export.table_stem}_{delivery.period_label.replace('-', '_')}"
     assert served == (
