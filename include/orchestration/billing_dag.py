@@ -163,7 +163,7 @@ def billing_dag(provider: Provider, doc_md: str | None = None) -> DAG:
         @task(pool=config.WRITER_POOL, trigger_rule="all_done", retries=0)
         def report_refused_deliveries(deliveries: list[dict] | None, loaded: list[dict]) -> None:
             """Fail the run, naming every delivery refused or not loaded, every export not surveyed and every loaded
-            month the models hold back, once the rest of the run is done."""
+            month the models hold back, once the loads and the models have run."""
             from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
             from include.orchestration.deliveries import refusal_report
@@ -200,8 +200,9 @@ def billing_dag(provider: Provider, doc_md: str | None = None) -> DAG:
         loaded = load_billing_month.expand(delivery=deliveries)
         plan = plan_focus_build(loaded)
         validated = validate_focus(plan)
-        refreshed = plan >> focus_models() >> validated >> publish_serving_layer(plan) >> refresh_dashboards()
-        # Last: it also reports the loaded months the models held back, which the build has just decided.
-        refreshed >> report_refused_deliveries(deliveries, loaded)
+        plan >> focus_models() >> validated >> publish_serving_layer(plan) >> refresh_dashboards()
+        # After the models (whatever their outcome): it also reports the loaded months they held back. Not the last
+        # task: a leaf with trigger rule all_done would mark the run successful when dbt or publishing failed.
+        validated >> report_refused_deliveries(deliveries, loaded)
 
     return billing()

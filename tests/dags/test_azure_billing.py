@@ -14,10 +14,11 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from include.azure.sample_data import DEMO_EXPORTS, write_exports, write_run
+from include.azure.sample_data import CONTAINER, DEMO_EXPORTS, write_exports, write_run
 from include.dashboards.spec import load_dashboards, render_sql
 from include.orchestration.focus_models import months_held_back
 from include.serving.publish import connect_serving, served_months
+from tests.azurite import running_azurite, set_connection, upload_tree
 from tests.dags.conftest import parse_dag, serving_path, task_states
 
 JAN, FEB, MAR = date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)
@@ -29,11 +30,11 @@ SUCCESS, FAILED = "success", "failed"
 
 @pytest.fixture
 def run_azure_billing(airflow_db, warehouse, monkeypatch):
-    def run(exports: list[dict]):
+    def run(exports: list[dict], **test_kwargs):
         monkeypatch.setenv("AIRFLOW_VAR_FINOPS_AZURE_EXPORTS", json.dumps(exports))
         monkeypatch.setenv("AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH", str(warehouse))
         monkeypatch.setenv("AIRFLOW_VAR_FINOPS_SERVING_PATH", str(serving_path(warehouse)))
-        dag_run = parse_dag("azure_billing").test()
+        dag_run = parse_dag("azure_billing").test(**test_kwargs)
         return dag_run, task_states(dag_run)
 
     return run
@@ -63,10 +64,24 @@ def _reconciliation(warehouse) -> dict[tuple[str, str], Decimal]:
     return {(row["export"], row["billing_period"], row["reconciled_to"]): row["difference"] for row in shown}
 
 
+def _commitments(warehouse, month: date) -> dict[str, tuple[Decimal, Decimal]]:
+    """Per commitment discount, Σ EffectiveCost of the usage it covered and of its unused part, in `month`."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "SELECT CommitmentDiscountId, sum(EffectiveCost) FILTER (WHERE CommitmentDiscountStatus = 'Used'), "
+            "sum(EffectiveCost) FILTER (WHERE CommitmentDiscountStatus = 'Unused') FROM focus.cost_and_usage "
+            "WHERE ProviderName = 'Microsoft' AND x_BillingPeriod = ? AND CommitmentDiscountStatus IS NOT NULL "
+            "GROUP BY ALL",
+            [month],
+        ).fetchall()
+    return {benefit: (used, unused) for benefit, used, unused in rows}
+
+
 def _ledger(warehouse) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(
-            "SELECT export, strftime(billing_period, '%Y-%m'), status FROM finops_meta.load_ledger ORDER BY loaded_at"
+            "SELECT export, strftime(billing_period, '%Y-%m'), status FROM finops_meta.load_ledger "
+            "WHERE provider = 'azure' ORDER BY loaded_at"
         ).fetchall()
 
 
@@ -103,6 +118,14 @@ def test_deliveries_convert_restatements_replace_one_month_and_a_month_without_i
     }
     assert pair <= reconciled.keys() and set(reconciled.values()) == {0}  # AWS's exports too, each on its own
 
+    # per reservation and savings plan: used + unused = the month's amortized commitment
+    for month in (JAN, FEB):
+        commitments = sample.latest(ACTUAL.name, month).totals.commitments
+        assert commitments and _commitments(warehouse, month) == {
+            benefit: (totals.used, totals.unused) for benefit, totals in commitments.items()
+        }
+        assert all(totals.used + totals.unused == totals.amortized for totals in commitments.values())
+
     # February's actual cost restated: that month is loaded again, and rebuilt from both exports
     restated = write_run(sample.root, ACTUAL, FEB, rows=ROWS, first_month=JAN, revision=2)
     dag_run, states = run_azure_billing(settings)
@@ -115,7 +138,18 @@ def test_deliveries_convert_restatements_replace_one_month_and_a_month_without_i
     # nothing new: nothing loaded
     dag_run, states = run_azure_billing(settings)
     assert "load_billing_month" not in states or states["load_billing_month"] in ([], ["skipped"]), states
+    # a month reloaded on request (the `billing_periods` Param, what a backfill of that month does): both its
+    # exports loaded again, the mart's month as it was
+    before = _mart(warehouse)
+    dag_run, states = run_azure_billing(settings, run_conf={"billing_periods": ["2025-01"]})
+    assert dag_run.state == SUCCESS and len(states["load_billing_month"]) == 2, states
+    assert _mart(warehouse) == before
     loads_so_far = _ledger(warehouse)
+    january = [row for row in loads_so_far if row[1] == "2025-01"]
+    assert sorted(january) == [
+        ("ea-actual", "2025-01", "loaded"), ("ea-actual", "2025-01", "superseded"),
+        ("ea-amortized", "2025-01", "loaded"), ("ea-amortized", "2025-01", "superseded"),
+    ]  # fmt: skip
 
     # March's actual cost (with a reservation purchase) before its amortized cost: held back, named in the report
     march = write_run(sample.root, ACTUAL, MAR, rows=ROWS, first_month=JAN)
@@ -133,3 +167,45 @@ def test_deliveries_convert_restatements_replace_one_month_and_a_month_without_i
     assert dag_run.state == SUCCESS, states
     assert _mart(warehouse)["2025-03"] == (march.totals.actual, march.totals.amortized)
     assert served_months(serving_path(warehouse)) == {"2025-01", "2025-02", "2025-03"}
+
+
+def test_runs_on_blob_storage_load_the_cost_details_and_both_focus_exports_then_nothing_new(
+    tmp_path, warehouse, run_azure_billing, monkeypatch
+):
+    """Against Azurite: the deferrable sensors wait on the Microsoft Azure provider's trigger, the runs are read
+    through the export's connection (abfs://); the FOCUS 1.2-preview and 1.0r2 exports pass through to 1.2."""
+    exports = tuple(
+        spec for spec in DEMO_EXPORTS if spec.name in ("ea-actual", "ea-amortized", "focus-cost", "focus-cost-1-0r2")
+    )
+    sample = write_exports(tmp_path / "container", [JAN], exports=exports, rows=ROWS)
+    (tmp_path / "azurite").mkdir()
+    with running_azurite(tmp_path / "azurite") as azurite:
+        set_connection(monkeypatch, azurite, "azurite_billing")
+        upload_tree(azurite.container(CONTAINER), sample.root, "")
+        settings = sample.storage_settings("azurite_billing")
+
+        dag_run, states = run_azure_billing(settings)
+        assert dag_run.state == SUCCESS and states["wait_for_abfs_delivery"] == [SUCCESS] * 4, states
+        assert len(states["load_billing_month"]) == 4
+
+        ea = sample.latest(ACTUAL.name, JAN).totals
+        focus = sample.latest("focus-cost", JAN).totals
+        assert _mart_by_dataset(warehouse) == {
+            "azure_actual+azure_amortized": (ea.actual, ea.amortized),
+            "azure_focus_1_2": (focus.actual, focus.amortized),
+            "azure_focus_1_0": (focus.actual, focus.amortized),
+        }
+
+        dag_run, states = run_azure_billing(settings)  # nothing new: the sensors skip, nothing loads
+        assert "load_billing_month" not in states or states["load_billing_month"] in ([], ["skipped"]), states
+        assert states["wait_for_abfs_delivery"] == ["skipped"] * 4, states
+
+
+def _mart_by_dataset(warehouse) -> dict[str, tuple[Decimal, Decimal]]:
+    """(Σ BilledCost, Σ EffectiveCost) of the Azure rows per dataset, actual and amortized cost together."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "SELECT CASE WHEN x_Dataset IN ('azure_actual', 'azure_amortized') THEN 'azure_actual+azure_amortized' "
+            "ELSE x_Dataset END, sum(BilledCost), sum(EffectiveCost) FROM focus.cost_and_usage GROUP BY ALL"
+        ).fetchall()
+    return {dataset: (billed, effective) for dataset, billed, effective in rows}
