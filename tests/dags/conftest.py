@@ -32,19 +32,25 @@ def parse_dag(dag_id: str):
     return bag.get_dag(dag_id)
 
 
-@pytest.fixture
-def run_aws_billing(airflow_db, warehouse, monkeypatch):
-    """Run the DAG once over `exports`; returns {task_id: [states]} and the run."""
+def billing_runner(provider: str, warehouse, monkeypatch):
+    """Runs `<provider>_billing` once over `exports` (its Variable `finops_<provider>_exports`) on `warehouse`;
+    each run returns the run and {task_id: [states]}."""
 
     def run(exports: list[dict], **test_kwargs):
-        monkeypatch.setenv("AIRFLOW_VAR_FINOPS_AWS_EXPORTS", json.dumps(exports))
+        monkeypatch.setenv(f"AIRFLOW_VAR_FINOPS_{provider.upper()}_EXPORTS", json.dumps(exports))
         monkeypatch.setenv("AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH", str(warehouse))
         monkeypatch.setenv("AIRFLOW_VAR_FINOPS_SERVING_PATH", str(serving_path(warehouse)))
         # Parsed afresh per run, as a worker would: dag.test(run_conf=...) leaves the conf on the params.
-        dag_run = parse_dag("aws_billing").test(**test_kwargs)
+        dag_run = parse_dag(f"{provider}_billing").test(**test_kwargs)
         return dag_run, task_states(dag_run)
 
     return run
+
+
+@pytest.fixture
+def run_aws_billing(airflow_db, warehouse, monkeypatch):
+    """Run the aws_billing DAG once over `exports`; returns the run and {task_id: [states]}."""
+    return billing_runner("aws", warehouse, monkeypatch)
 
 
 def serving_path(warehouse):

@@ -6,7 +6,6 @@ the amortized cost arrives."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from datetime import date
 from decimal import Decimal
@@ -19,7 +18,7 @@ from include.dashboards.spec import load_dashboards, render_sql
 from include.orchestration.focus_models import months_held_back
 from include.serving.publish import connect_serving, served_months
 from tests.azurite import running_azurite, set_connection, upload_tree
-from tests.dags.conftest import parse_dag, serving_path, task_states
+from tests.dags.conftest import billing_runner, serving_path
 
 JAN, FEB, MAR = date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)
 EA_EXPORTS = tuple(spec for spec in DEMO_EXPORTS if spec.name in ("ea-actual", "ea-amortized"))
@@ -30,14 +29,7 @@ SUCCESS, FAILED = "success", "failed"
 
 @pytest.fixture
 def run_azure_billing(airflow_db, warehouse, monkeypatch):
-    def run(exports: list[dict], **test_kwargs):
-        monkeypatch.setenv("AIRFLOW_VAR_FINOPS_AZURE_EXPORTS", json.dumps(exports))
-        monkeypatch.setenv("AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH", str(warehouse))
-        monkeypatch.setenv("AIRFLOW_VAR_FINOPS_SERVING_PATH", str(serving_path(warehouse)))
-        dag_run = parse_dag("azure_billing").test(**test_kwargs)
-        return dag_run, task_states(dag_run)
-
-    return run
+    return billing_runner("azure", warehouse, monkeypatch)
 
 
 def _mart(warehouse) -> dict[str, tuple[Decimal, Decimal]]:

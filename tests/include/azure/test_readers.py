@@ -194,7 +194,7 @@ def _loaded_september_then(tmp_path: Path, october: dict[str, bytes], **kwargs):
     return manifest, _delivery(tmp_path, "actual", "actual", OCT), _table(warehouse, "actual_2023_09")
 
 
-def _refused(tmp_path: Path, delivery, september_before, *fragments: str) -> None:
+def _assert_refused(tmp_path: Path, delivery, september_before, *fragments: str) -> None:
     warehouse = tmp_path / "warehouse.duckdb"
     with pytest.raises(LoadRefused) as refused:
         _load(warehouse, delivery)
@@ -219,7 +219,7 @@ def test_a_truncated_gzip_part_is_refused_by_name(tmp_path, repeat, kept):
     parts = {"part_0_0001.csv": ACTUAL.read_bytes(), "part_0_0002.csv.gz": whole[: int(len(whole) * kept)]}
     rows = {"part_0_0001.csv": len(records), "part_0_0002.csv.gz": len(records) * repeat}
     _, delivery, before = _loaded_september_then(tmp_path, parts, rows=rows)
-    _refused(tmp_path, delivery, before, "part_0_0002.csv.gz", "gzip")
+    _assert_refused(tmp_path, delivery, before, "part_0_0002.csv.gz", "gzip")
 
 
 def test_parts_of_one_run_with_different_headers_are_refused_naming_both(tmp_path):
@@ -227,13 +227,13 @@ def test_parts_of_one_run_with_different_headers_are_refused_naming_both(tmp_pat
     second = parts["part_0_0002.csv"].decode().replace("MeterRegion", "MeterRegionName", 1)
     parts["part_0_0002.csv"] = second.encode()
     _, delivery, before = _loaded_september_then(tmp_path, parts)
-    _refused(tmp_path, delivery, before, "part_0_0002.csv: columns differ from", "part_0_0001.csv")
+    _assert_refused(tmp_path, delivery, before, "part_0_0002.csv: columns differ from", "part_0_0001.csv")
 
 
 def test_a_part_missing_at_load_time_is_refused_by_name(tmp_path):
     manifest, delivery, before = _loaded_september_then(tmp_path, _parts(ACTUAL, "csv", 2))
     (manifest.parent / "part_0_0001.csv").unlink()  # gone after discovery listed it
-    _refused(tmp_path, delivery, before, "part_0_0001.csv", "missing")
+    _assert_refused(tmp_path, delivery, before, "part_0_0001.csv", "missing")
 
 
 def test_rows_the_manifest_states_for_a_part_must_be_the_rows_read(tmp_path):
@@ -241,13 +241,13 @@ def test_rows_the_manifest_states_for_a_part_must_be_the_rows_read(tmp_path):
     rows = _rows_per_part(parts)
     stated = {**rows, "part_0_0002.csv": rows["part_0_0002.csv"] + 1}
     _, delivery, before = _loaded_september_then(tmp_path, parts, rows=stated)
-    _refused(tmp_path, delivery, before, f"part_0_0002.csv holds {stated['part_0_0002.csv']} rows but")
+    _assert_refused(tmp_path, delivery, before, f"part_0_0002.csv holds {stated['part_0_0002.csv']} rows but")
 
 
 def test_a_part_without_the_cost_column_is_refused(tmp_path):
     parts = {"part_0_0001.csv": _parts(ACTUAL, "csv")["part_0_0001.csv"].replace(b",Cost,", b",Amount,", 1)}
     _, delivery, before = _loaded_september_then(tmp_path, parts)
-    _refused(tmp_path, delivery, before, "part_0_0001.csv: no cost column")
+    _assert_refused(tmp_path, delivery, before, "part_0_0001.csv: no cost column")
 
 
 # --- Blob storage (Azurite) -----------------------------------------------------------------------------------
