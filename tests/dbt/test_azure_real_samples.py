@@ -32,6 +32,7 @@ from include.azure.provider import AZURE
 from include.focus.validator import load_allowlist, unexpected_failures, validate_mart
 from include.orchestration.loading import load_delivery
 from tests.conftest import SHARED
+from tests.dbt.azure_rules import COMMITMENT_MODELS, expected_kind, is_commitment_purchase, rows_as_converted
 from tests.dbt.conftest import dbt, query
 
 SAMPLES = SHARED / "samples" / "azure"
@@ -44,7 +45,6 @@ ACTUAL_ALONE_ENROLLMENT = "8611538"
 # The actual file without its reservation purchase and with JSON tags, for another enrollment: converts alone.
 NO_COMMITMENT_ENROLLMENT = "8611539"
 COST = "Cost"  # these EA files predate CostInBillingCurrency
-COMMITMENT_MODELS = ("Reservation", "SavingsPlan")
 EXPORT_TYPES = {"actual": "ActualCost", "amortized": "AmortizedCost"}  # manifest exportConfig.type
 
 
@@ -61,10 +61,6 @@ def _money(text: str) -> Decimal:
 def _brace_less_tags(text: str) -> dict | None:
     """EA's Tags: an object's members without the braces (`"env": "prod","org": "trey"`)."""
     return json.loads("{" + text + "}") if text else None
-
-
-def _is_commitment_purchase(row: dict[str, str]) -> bool:
-    return row["ChargeType"] in ("Purchase", "Refund") and row["PricingModel"] in COMMITMENT_MODELS
 
 
 def _write_copy(rows: list[dict[str, str]], path: Path, enrollment: str, json_tags: bool = False) -> Path:
@@ -163,7 +159,7 @@ def test_billed_cost_sums_to_the_actual_file_and_effective_cost_to_the_amortized
 
 
 def test_rows_are_the_amortized_rows_plus_the_actual_commitment_purchases(warehouse):
-    purchases = [row for row in _rows(ACTUAL) if _is_commitment_purchase(row)]
+    purchases = [row for row in _rows(ACTUAL) if is_commitment_purchase(row)]
     assert purchases, "the actual sample holds a reservation purchase"
     rows = dict(_mart(warehouse, "x_SourcePartition, count(*)"))
     assert rows == {
@@ -197,38 +193,13 @@ def test_each_commitment_books_its_amortized_cost_on_its_used_and_unused_rows(wa
     assert dict(booked) == amortized and len(amortized) == 2  # a reservation and a savings plan
 
 
-def _expected_kind(row: dict[str, str]) -> tuple:
-    """(ChargeCategory, ChargeClass, PricingCategory, CommitmentDiscountStatus, CommitmentDiscountType) of a row."""
-    charge_type, model = row["ChargeType"], row["PricingModel"].replace(" ", "")
-    category = {"Refund": "Purchase", "UnusedReservation": "Usage", "UnusedSavingsPlan": "Usage"}.get(
-        charge_type, charge_type if charge_type in ("Usage", "Purchase", "Credit", "Tax") else "Adjustment"
-    )
-    pricing = {"OnDemand": "Standard", "Spot": "Dynamic", "Reservation": "Committed", "SavingsPlan": "Committed"}
-    status = (
-        "Unused"
-        if charge_type.startswith("Unused")
-        else "Used"
-        if model in COMMITMENT_MODELS and charge_type == "Usage"
-        else None
-    )
-    benefit = row["benefitId"].lower()
-    kind = (
-        "Reservation"
-        if "/microsoft.capacity/" in benefit
-        else "Savings Plan"
-        if "/microsoft.billingbenefits/" in benefit
-        else None
-    )
-    return category, "Correction" if charge_type == "Refund" else None, pricing.get(model), status, kind
-
-
 def test_charge_pricing_and_commitment_columns_follow_each_rows_charge_type_and_pricing_model(warehouse):
-    sources = _rows(AMORTIZED) + [row for row in _rows(ACTUAL) if _is_commitment_purchase(row)]
+    sources = rows_as_converted(_rows(ACTUAL), _rows(AMORTIZED))
     mart = _mart(
         warehouse,
         "ChargeCategory, ChargeClass, PricingCategory, CommitmentDiscountStatus, CommitmentDiscountType, x_RowKey",
     )
-    assert Counter(row[:-1] for row in mart) == Counter(_expected_kind(row) for row in sources)
+    assert Counter(row[:-1] for row in mart) == Counter(expected_kind(row) for row in sources)
 
 
 def test_actual_month_with_a_reservation_purchase_and_no_amortized_export_is_held_back(warehouse):
@@ -299,7 +270,7 @@ def test_on_demand_rows_are_priced_from_unit_price_and_quantity_in_pricing_block
 
 def test_regions_come_from_the_toolkits_regions_table(warehouse):
     regions = {row["OriginalValue"]: (row["RegionId"], row["RegionName"]) for row in _rows(REGIONS)}
-    sources = _rows(AMORTIZED) + [row for row in _rows(ACTUAL) if _is_commitment_purchase(row)]
+    sources = rows_as_converted(_rows(ACTUAL), _rows(AMORTIZED))
     mart = _mart(warehouse, "RegionId, RegionName, x_RowKey")
     expected = Counter(regions.get(row["ResourceLocation"].lower(), (None, None)) for row in sources)
     assert Counter(row[:2] for row in mart) == expected and (None, None) in expected  # a row without location

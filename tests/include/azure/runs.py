@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import calendar
 import csv
+import gzip
 import io
 import json
 import uuid
 from datetime import date
 from pathlib import Path
+
+import pyarrow.parquet as pq
 
 from include.azure.provider import AZURE
 from include.azure.settings import AzureExport
@@ -120,3 +123,12 @@ def edit_manifest(path: Path, change) -> None:
     body = json.loads(path.read_text())
     change(body)
     path.write_text(json.dumps(body, indent=2))
+
+
+def read_part(path: Path) -> list[dict]:
+    """The rows of one part as written (CSV, CSV.gz or Parquet), read without the warehouse's readers."""
+    if path.name.endswith(".parquet"):
+        return pq.read_table(path).to_pylist()
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as text:
+        return list(csv.DictReader(text))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import calendar
 import csv
-import gzip
 import json
 import re
 from collections import defaultdict
@@ -29,6 +28,7 @@ from include.azure.sample_data import (
     write_run,
 )
 from tests.conftest import FEB, JAN, MAR
+from tests.include.azure.runs import read_part
 
 REFERENCE = Path(__file__).resolve().parents[3] / ".." / "shared" / "reference" / "azure"
 MONTHS = [JAN, FEB, MAR]  # March is the open month
@@ -56,18 +56,10 @@ def _local(sample, blob_name: str) -> Path:
     return sample.root / blob_name
 
 
-def _read(path: Path) -> list[dict]:
-    if path.name.endswith(".parquet"):
-        return pq.read_table(path).to_pylist()
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as text:
-        return list(csv.DictReader(text))
-
-
 def _rows(sample, export: str, month, run: int = -1) -> list[dict]:
     """The rows of one run (the latest by default), read from the parts its manifest lists."""
     _, manifest = _runs(sample, export, month)[run]
-    return [row for blob in manifest["blobs"] for row in _read(_local(sample, blob["blobName"]))]
+    return [row for blob in manifest["blobs"] for row in read_part(_local(sample, blob["blobName"]))]
 
 
 def _value(row: dict, column: str):
@@ -158,7 +150,7 @@ def test_the_manifest_lists_exactly_the_parts_written_by_their_path_in_the_conta
                 path = _local(sample, blob["blobName"])
                 assert blob["byteCount"] == path.stat().st_size
                 if "dataRowCount" in blob:
-                    assert blob["dataRowCount"] == len(_read(path))
+                    assert blob["dataRowCount"] == len(read_part(path))
 
 
 def test_a_deliverys_files_are_the_blob_names_its_manifest_lists(sample):
