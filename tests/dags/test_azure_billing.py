@@ -1,11 +1,14 @@
 """Real runs of the azure_billing DAG (`dag.test()`) over generated EA cost details on a file:// mirror: the first
 deliveries convert to FOCUS with the generator's totals and are served; a restated actual export replaces that
-month alone (its amortized rows rebuilt with it, since dbt pairs them); nothing new loads nothing; a month whose
-actual cost arrives without its amortized cost is held back, the run failing naming export, month and file, until
-the amortized cost arrives."""
+month alone (its amortized rows rebuilt with it, since dbt pairs them); nothing new loads nothing; a month
+reloaded on request loads both its exports again; a month whose actual cost arrives without its amortized
+cost is held back, the run failing naming export, month and file, until the amortized cost arrives.
+On Azurite (Blob storage through the provider's hook and trigger): first delivery of the cost details and
+both FOCUS exports, a restatement, nothing new, and a truncated part refused by name with nothing lost.""""""
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import date
 from decimal import Decimal
@@ -19,6 +22,7 @@ from include.orchestration.focus_models import months_held_back
 from include.serving.publish import connect_serving, served_months
 from tests.azurite import running_azurite, set_connection, upload_tree
 from tests.dags.conftest import billing_runner, serving_path
+from tests.helpers import truncate_gzip
 
 JAN, FEB, MAR = date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)
 EA_EXPORTS = tuple(spec for spec in DEMO_EXPORTS if spec.name in ("ea-actual", "ea-amortized"))
@@ -161,8 +165,8 @@ def test_deliveries_convert_restatements_replace_one_month_and_a_month_without_i
     assert served_months(serving_path(warehouse)) == {"2025-01", "2025-02", "2025-03"}
 
 
-def test_runs_on_blob_storage_load_the_cost_details_and_both_focus_exports_then_nothing_new(
-    tmp_path, warehouse, run_azure_billing, monkeypatch
+def test_runs_on_blob_storage_load_both_focus_exports_restate_a_month_load_nothing_new_and_refuse_a_broken_part(
+    tmp_path, warehouse, run_azure_billing, monkeypatch, capfd
 ):
     """Against Azurite: the deferrable sensors wait on the Microsoft Azure provider's trigger, the runs are read
     through the export's connection (abfs://); the FOCUS 1.2-preview and 1.0r2 exports pass through to 1.2."""
@@ -173,7 +177,8 @@ def test_runs_on_blob_storage_load_the_cost_details_and_both_focus_exports_then_
     (tmp_path / "azurite").mkdir()
     with running_azurite(tmp_path / "azurite") as azurite:
         set_connection(monkeypatch, azurite, "azurite_billing")
-        upload_tree(azurite.container(CONTAINER), sample.root, "")
+        container = azurite.container(CONTAINER)
+        upload_tree(container, sample.root, "")
         settings = sample.storage_settings("azurite_billing")
 
         dag_run, states = run_azure_billing(settings)
@@ -188,9 +193,38 @@ def test_runs_on_blob_storage_load_the_cost_details_and_both_focus_exports_then_
             "azure_focus_1_0": (focus.actual, focus.amortized),
         }
 
+        # January's actual cost restated: its sensor alone fires, that delivery alone loads, and EA's month is
+        # rebuilt from both exports; the FOCUS exports' rows stay as they were
+        restated = write_run(sample.root, ACTUAL, JAN, rows=ROWS, revision=2)
+        upload_tree(container, sample.root, "")
+        dag_run, states = run_azure_billing(settings)
+        assert dag_run.state == SUCCESS and sorted(states["wait_for_abfs_delivery"]) == ["skipped"] * 3 + [SUCCESS]
+        assert len(states["load_billing_month"]) == 1, states
+        served = _mart_by_dataset(warehouse)
+        assert served["azure_actual+azure_amortized"] == (restated.totals.actual, ea.amortized)
+        assert restated.totals.actual != ea.actual
+        assert (served["azure_focus_1_2"], served["azure_focus_1_0"]) == ((focus.actual, focus.amortized),) * 2
+
         dag_run, states = run_azure_billing(settings)  # nothing new: the sensors skip, nothing loads
         assert "load_billing_month" not in states or states["load_billing_month"] in ([], ["skipped"]), states
         assert states["wait_for_abfs_delivery"] == ["skipped"] * 4, states
+
+        # a restated amortized run whose gzip part is cut short: the load fails naming export, month and part;
+        # the ledger records it, and the month's FOCUS rows and the serving layer stay as they were
+        broken = write_run(sample.root, AMORTIZED, JAN, rows=ROWS, revision=2)
+        truncate_gzip(sample.root / broken.files[0])
+        upload_tree(container, sample.root, "")
+        capfd.readouterr()
+        dag_run, states = run_azure_billing(settings)
+        assert dag_run.state == FAILED and states["load_billing_month"] == [FAILED], states
+        assert states["report_refused_deliveries"] == [FAILED], states
+        output = "".join(capfd.readouterr())
+        part = broken.files[0].rsplit("/", 1)[-1]
+        refusal = rf"export ea-amortized 2025-01 not loaded: .*{re.escape(part)}: IO Error: Unexpected end of GZIP"
+        assert re.search(refusal, output), "no refusal naming export, month and part in the task log"
+        assert _ledger(warehouse)[-1] == ("ea-amortized", "2025-01", FAILED)
+        assert _mart_by_dataset(warehouse) == served
+        assert served_months(serving_path(warehouse)) == {"2025-01"}
 
 
 def _mart_by_dataset(warehouse) -> dict[str, tuple[Decimal, Decimal]]:
