@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -12,13 +13,12 @@ from upath import UPath
 from include.aws.provider import AWS
 from include.aws.settings import AwsExport
 from include.orchestration.loading import load_delivery
+from include.providers.contract import Provider
 from include.providers.deliveries import Delivery, Discovery
 from include.warehouse.loader import LoadResult
 
 
 def local_export(name: str, fmt: str, root: Path, s3_uri: str) -> AwsExport:
-    import json
-
     return AWS.parse_exports(json.dumps([{"name": name, "uri": root.as_uri(), "format": fmt, "s3_uri": s3_uri}]))[0]
 
 
@@ -36,6 +36,16 @@ def deliveries(export: AwsExport) -> list[Delivery]:
 
 def load(warehouse: Path, delivery: Delivery) -> LoadResult:
     return load_delivery(warehouse, AWS, delivery, UPath)
+
+
+def load_every_delivery(warehouse: Path, provider: Provider, exports: list[dict]) -> None:
+    """Discover and load every delivery of `exports` (a provider's Variable entries, file:// mirrors) as the
+    DAG's tasks do; a refusal fails the test, named."""
+    for export in provider.parse_exports(json.dumps(exports)):
+        found = provider.discover(UPath(export.uri), export)
+        assert not found.refused, [str(refusal) for refusal in found.refused]
+        for delivery in found.deliveries:
+            load_delivery(warehouse, provider, delivery, UPath)
 
 
 def month_rows_and_cost(warehouse: Path, table: str, cost_column: str = "line_item_unblended_cost"):

@@ -4,7 +4,7 @@ month alone (its amortized rows rebuilt with it, since dbt pairs them); nothing 
 reloaded on request loads both its exports again; a month whose actual cost arrives without its amortized
 cost is held back, the run failing naming export, month and file, until the amortized cost arrives.
 On Azurite (Blob storage through the provider's hook and trigger): first delivery of the cost details and
-both FOCUS exports, a restatement, nothing new, and a truncated part refused by name with nothing lost.""""""
+both FOCUS exports, a restatement, nothing new, and a truncated part refused by name with nothing lost."""
 
 from __future__ import annotations
 

@@ -7,19 +7,17 @@ marketplace and spot rows are tried here. Expectations are read from the written
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from decimal import Decimal
 
 import pytest
-from upath import UPath
 
 from include.azure.provider import AZURE
 from include.azure.sample_data import DEMO_EXPORTS, EA_SCOPE, MCA_SCOPE, write_exports
-from include.orchestration.loading import load_delivery
 from tests.conftest import FEB, JAN
 from tests.dbt.azure_rules import column, expected_kind, rows_as_converted
 from tests.dbt.conftest import dbt, query
+from tests.helpers import load_every_delivery
 from tests.include.azure.runs import read_part
 
 SCOPES = {"ea": EA_SCOPE, "mca": MCA_SCOPE}
@@ -33,11 +31,7 @@ def converted(tmp_path_factory):
     exports = tuple(spec for spec in DEMO_EXPORTS if spec.dataset in ("actual", "amortized"))
     sample = write_exports(workdir / "container", [JAN, FEB], exports=exports, rows=400)
     warehouse = workdir / "warehouse.duckdb"
-    for config in AZURE.parse_exports(json.dumps(sample.settings)):
-        found = AZURE.discover(UPath(config.uri), config)
-        assert not found.refused, [str(refusal) for refusal in found.refused]
-        for delivery in found.deliveries:
-            load_delivery(warehouse, AZURE, delivery, UPath)
+    load_every_delivery(warehouse, AZURE, sample.settings)
     dbt(warehouse, "build")
     return sample, warehouse
 
