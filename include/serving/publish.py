@@ -402,24 +402,35 @@ def _served_rows_sql(month: str) -> str:
 def _publish_ledger(con: duckdb.DuckDBPyConnection, serving_root: Path) -> int:
     """The load ledger; a loaded month keeps its billed cost per currency (the loader's sums), the FOCUS column
     that cost reconciles to (`cost_basis`, from the datasets seed) and what it is reconciled with
-    (`reconciled_as`): its export alone, or every export of its month whose dataset is served with its own
-    (Azure's actual and amortized cost, `serving_groups`: the rows dbt made of them are reconciled together)."""
+    (`reconciled_as`): its export alone, or, where its dataset is served with others (Azure's actual and
+    amortized cost, `serving_groups`: dbt pairs their rows), every such export holding a billing account of
+    its month in the mart — an enrollment's actual and amortized exports reconcile together, another
+    enrollment's apart."""
     ledger = ledger_relation(con) or LEDGER_TABLE  # none: DuckDB's error names the missing table
+    # before dbt's first build there is no mart, so no export has partners yet
+    mart = MART if _has_mart(con) else _NO_MART
     query = f"""
         WITH datasets AS (
             SELECT *, count(*) OVER (PARTITION BY provider, serving_rank) AS served_together FROM {_datasets_sql()}
+        ), accounts AS (
+            SELECT DISTINCT x_ExportName AS export, x_BillingPeriod AS billing_period, ProviderName, BillingAccountId
+            FROM {mart} WHERE x_Dataset IN (SELECT dataset FROM datasets WHERE served_together > 1)
+        ), partners AS (
+            SELECT mine.export, mine.billing_period,
+                   string_agg(DISTINCT theirs.export, ' + ' ORDER BY theirs.export) AS reconciled_as
+            FROM accounts AS mine JOIN accounts AS theirs USING (billing_period, ProviderName, BillingAccountId)
+            GROUP BY ALL
         ), rows AS (
             SELECT ledger.*, datasets.cost_basis, coalesce(datasets.served_together, 1) > 1 AS grouped,
-                   datasets.serving_rank
+                   partners.reconciled_as AS partners
             FROM {ledger} AS ledger LEFT JOIN datasets USING (dataset)
+            LEFT JOIN partners ON partners.export = ledger.export AND partners.billing_period = ledger.billing_period
         )
         SELECT provider, export, dataset, strftime(billing_period, '%Y-%m') AS billing_period, status, version,
                rows, billed_cost,
                CASE WHEN status = 'loaded' THEN billed_cost_by_currency END AS billed_cost_by_currency,
                coalesce(cost_basis, 'BilledCost') AS cost_basis,
-               CASE WHEN grouped AND status = 'loaded' THEN string_agg(DISTINCT export, ' + ' ORDER BY export) OVER (
-                   PARTITION BY provider, serving_rank, billing_period, status = 'loaded', grouped
-               ) ELSE export END AS reconciled_as,
+               CASE WHEN grouped AND status = 'loaded' THEN coalesce(partners, export) ELSE export END AS reconciled_as,
                loaded_at, duration_s, delivery_uri, table_name, error
         FROM rows
         ORDER BY loaded_at
@@ -507,11 +518,24 @@ def _age_ns(path: Path, now_ns: int) -> int:
         return 0
 
 
+# What the ledger reads of the mart, before dbt has built one.
+_NO_MART = (
+    "(SELECT NULL AS x_ExportName, NULL::DATE AS x_BillingPeriod, NULL AS ProviderName, NULL AS BillingAccountId, "
+    "NULL AS x_Dataset LIMIT 0)"
+)
+
+
+def _has_mart(con: duckdb.DuckDBPyConnection) -> bool:
+    return (
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'focus' AND table_name = 'cost_and_usage'"
+        ).fetchall()[0][0]
+        > 0
+    )
+
+
 def _mart_months(con: duckdb.DuckDBPyConnection) -> set[str]:
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'focus' AND table_name = 'cost_and_usage'"
-    ).fetchall()[0][0]
-    if not exists:
+    if not _has_mart(con):
         return set()
     rows = con.execute(f"SELECT DISTINCT strftime(x_BillingPeriod, '%Y-%m') FROM {MART}").fetchall()
     return {month for (month,) in rows}

@@ -11,6 +11,7 @@ from decimal import Decimal
 import duckdb
 import pytest
 
+from include.azure.sample_data import EA_SCOPE, MCA_SCOPE
 from include.dashboards.spec import DASHBOARDS_DIR, FILTERS_FILE, DashboardSpecError, load_dashboards, render_sql
 from include.serving.publish import connect_serving, publish_validation
 from include.sql import sql_identifier, sql_literal, sql_qualified
@@ -30,6 +31,7 @@ MART_FILTERS = {
     "account": "mart.BillingAccountId = ?",
     "currency": "mart.BillingCurrency = ?",
 }
+AZURE = "Microsoft"  # Azure's ProviderName
 SCALE = 7  # one currency's amounts multiplied by this must not move a card that shows no currency
 
 
@@ -51,7 +53,8 @@ def currencies(serving) -> list[str]:
 
 @pytest.fixture(scope="module")
 def filter_sets(serving) -> list[dict[str, str]]:
-    """The EUR payer (it holds the commitments too) in its last USD month and in its first EUR month."""
+    """AWS's EUR payer (it holds the commitments too) in its last USD month and in its first EUR month; Azure's
+    MCA billing profile (EUR) and EA enrollment (USD)."""
     [(provider,)] = serving.execute(
         "SELECT DISTINCT ProviderName FROM cost_and_usage WHERE BillingAccountId = ?", [EUR_PAYER]
     ).fetchall()
@@ -59,6 +62,8 @@ def filter_sets(serving) -> list[dict[str, str]]:
     return [
         {"billing_period": usd_month, "provider": provider, "account": EUR_PAYER, "currency": "USD"},
         {"billing_period": EUR_FROM, "provider": provider, "account": EUR_PAYER, "currency": "EUR"},
+        {"billing_period": MONTHS[0], "provider": AZURE, "account": MCA_SCOPE.billing_profile_id, "currency": "EUR"},
+        {"billing_period": EUR_FROM, "provider": AZURE, "account": EA_SCOPE.billing_account_id, "currency": "USD"},
     ]
 
 
@@ -262,40 +267,51 @@ cards:{card}
         load_dashboards(tmp_path)
 
 
-def test_data_quality_cards_show_the_validator_verdict_and_a_zero_reconciliation_difference(serving):
+def test_data_quality_cards_show_the_validator_verdict_and_a_zero_reconciliation_difference(serving, azure_sample):
     cards = {card.key: card for card in CARDS}
     _, [(status,)] = _run(serving, render_sql(cards["data_quality.validator_status"].sql, {}))
     assert status == "passed"
-    # Per served export, month and currency: Σ of the month tables' cost column (read here from the
-    # warehouse) against Σ BilledCost served.
+    columns, rows = _run(serving, render_sql(cards["data_quality.reconciliation"].sql, {}))
+    shown = {
+        (row["export"], row["billing_period"], row[CURRENCY], row["reconciled_to"]): row
+        for row in (dict(zip(columns, values, strict=True)) for values in rows)
+    }
+    assert len(shown) == len(rows)
+
+    # AWS, per served export, month and currency: Σ of the month tables' cost column (read here from the
+    # warehouse) against Σ BilledCost served; every AWS cost is on the invoice basis.
     source = {}
-    loaded = serving.execute("SELECT export, table_name FROM wh.finops_meta.load_ledger WHERE status = 'loaded'")
+    loaded = serving.execute(
+        "SELECT export, table_name FROM wh.finops_meta.load_ledger WHERE status = 'loaded' AND provider = 'aws'"
+    )
     for export, table in loaded.fetchall():
         for month, currency, cost in serving.execute(
             "SELECT strftime(_billing_period, '%Y-%m'), line_item_currency_code, sum(line_item_unblended_cost) "
             f"FROM wh.{sql_qualified(*table.split('.', 1))} GROUP BY ALL"
         ).fetchall():
-            source[export, month, currency] = Decimal(str(cost))
+            source[export, month, currency, "BilledCost"] = Decimal(str(cost))
     served = dict(
-        ((export, month, currency), cost)
+        ((export, month, currency, "BilledCost"), cost)
         for export, month, currency, cost in serving.execute(
-            "SELECT x_ExportName, billing_period, BillingCurrency, sum(BilledCost) FROM cost_and_usage GROUP BY ALL"
+            "SELECT x_ExportName, billing_period, BillingCurrency, sum(BilledCost) FROM cost_and_usage "
+            "WHERE ProviderName = 'AWS' GROUP BY ALL"
         ).fetchall()
     )
+    source = {key: cost for key, cost in source.items() if key in served}  # the exports served, one per payer
     assert {key[2] for key in served} == {"EUR", "USD"}
-    assert any((export, month, "USD") in served for export, month, currency in served if currency == "EUR")
+    assert any((key[0], key[1], "USD", key[3]) in served for key in served if key[2] == "EUR")
+    # Azure, per billing account and month: actual cost against Σ BilledCost, amortized cost against Σ EffectiveCost,
+    # the sums the generated files hold
+    for (scope, month), totals in azure_sample.totals.items():
+        pair, label = f"{scope}-actual + {scope}-amortized", f"{month:%Y-%m}"
+        source[pair, label, totals.currency, "BilledCost"] = totals.actual
+        source[pair, label, totals.currency, "EffectiveCost"] = totals.amortized
+    assert {key[2] for key in source if key[0].endswith("amortized")} == {"EUR", "USD"}
 
-    columns, rows = _run(serving, render_sql(cards["data_quality.reconciliation"].sql, {}))
-
-    shown = {
-        (row["export"], row["billing_period"], row[CURRENCY]): row
-        for row in (dict(zip(columns, values, strict=True)) for values in rows)
-    }
-    assert len(shown) == len(rows) and shown.keys() == served.keys()
-    assert {row["reconciled_to"] for row in shown.values()} == {"BilledCost"}  # AWS: every cost is invoice basis
+    assert shown.keys() == source.keys()
     for key, row in shown.items():
-        assert row["served_cost"] == served[key] and row["difference"] == 0, (key, row)
-        assert abs(row["source_cost"] - source[key]) < Decimal("1e-9"), (key, row, source[key])
+        assert row["difference"] == 0 and abs(row["source_cost"] - source[key]) < Decimal("1e-9"), (key, row)
+        assert key not in served or row["served_cost"] == served[key], (key, row, served[key])
 
 
 def test_the_last_delivery_card_names_each_exports_provider_and_dataset_from_the_ledger(serving):
@@ -319,7 +335,8 @@ def test_the_last_delivery_card_names_each_exports_provider_and_dataset_from_the
 
 
 def test_the_reconciliation_shows_a_difference_in_the_currency_that_has_it_only(served):
-    """EUR served at twice what the source files hold: the EUR rows differ by the EUR amount, USD ones by 0."""
+    """EUR BilledCost served at twice what the source files hold: the EUR rows reconciled to BilledCost differ by
+    the EUR amount; USD ones, and the EUR ones reconciled to EffectiveCost (Azure's amortized cost), by 0."""
     card = {card.key: card for card in CARDS}["data_quality.reconciliation"]
     with connect_serving(served) as con:
         _, right = _run(con, render_sql(card.sql, {}))
@@ -329,10 +346,11 @@ def test_the_reconciliation_shows_a_difference_in_the_currency_that_has_it_only(
         con.execute(view).fetchall()
         columns, wrong = _run(con, render_sql(card.sql, {}))
 
-    index = {column: columns.index(column) for column in ("source_cost", "difference", CURRENCY)}
+    index = {column: columns.index(column) for column in ("source_cost", "difference", CURRENCY, "reconciled_to")}
     assert len(wrong) == len(right)
     for row in wrong:
-        expected = row[index["source_cost"]] if row[index[CURRENCY]] == "EUR" else 0
+        doubled = row[index[CURRENCY]] == "EUR" and row[index["reconciled_to"]] == "BilledCost"
+        expected = row[index["source_cost"]] if doubled else 0
         assert row[index["difference"]] == round(expected, 6), row
     assert {row[index[CURRENCY]] for row in wrong if row[index["difference"]]} == {"EUR"}
 
