@@ -12,13 +12,14 @@ from collections import Counter
 import duckdb
 import pytest
 
+from include.aws.provider import AWS
 from include.azure.provider import AZURE
 from include.azure.sample_data import DEMO_EXPORTS, write_exports
 from include.serving.publish import served_months
 from scripts.standalone_airflow import api, running_standalone, standalone_environment, wait_until
 from tests.conftest import FEB, JAN, MAR, S3_URI, export_config
 from tests.dags.conftest import serving_path
-from tests.helpers import deliveries, ledger, load, load_every_delivery, local_export
+from tests.helpers import ledger, load_every_delivery
 
 STARTUP_SECONDS = 240
 # Each run loads its month, then runs the dbt task group; the duckdb_writer pool (1 slot) runs the
@@ -39,8 +40,7 @@ def three_loaded_months(tmp_path_factory):
     warehouse = root.parent / "warehouse.duckdb"
     for month in (JAN, FEB, MAR):
         write_month(root, "cur2", "cur2", month, rows=400, s3_uri=S3_URI, first_month=JAN, chunk_rows=200)
-    for delivery in deliveries(local_export("cur2", "cur2", root, S3_URI)):
-        load(warehouse, delivery)
+    load_every_delivery(warehouse, AWS, [export_config("cur2", "cur2", root.as_uri())])
     azure = write_exports(root.parent / "container", [JAN, FEB, MAR], exports=AZURE_EXPORTS, rows=300)
     load_every_delivery(warehouse, AZURE, azure.settings)
     return root, azure, warehouse

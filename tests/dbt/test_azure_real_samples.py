@@ -26,14 +26,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from upath import UPath
 
 from include.azure.provider import AZURE
 from include.focus.validator import load_allowlist, unexpected_failures, validate_mart
-from include.orchestration.loading import load_delivery
 from tests.conftest import SHARED
 from tests.dbt.azure_rules import COMMITMENT_MODELS, expected_kind, is_commitment_purchase, rows_as_converted
 from tests.dbt.conftest import dbt, query
+from tests.helpers import load_every_delivery
 
 SAMPLES = SHARED / "samples" / "azure"
 ACTUAL, AMORTIZED = SAMPLES / "EA_ActualCost_Small.csv", SAMPLES / "EA_AmortizedCost_Small.csv"
@@ -121,11 +120,7 @@ def _wrap_as_delivered(source: Path, root: Path, export: str, export_type: str) 
 def _deliver(warehouse: Path, root: Path, source: Path, export: str, fmt: str) -> None:
     """Wrap `source` as export `export` delivers it, then discover and load it as the DAG does."""
     _wrap_as_delivered(source, root, export, EXPORT_TYPES[fmt])
-    [config] = AZURE.parse_exports(json.dumps([{"name": export, "uri": root.as_uri(), "format": fmt}]))
-    found = AZURE.discover(UPath(config.uri), config)
-    assert not found.refused, [str(refusal) for refusal in found.refused]
-    for delivery in found.deliveries:
-        load_delivery(warehouse, AZURE, delivery, UPath)
+    load_every_delivery(warehouse, AZURE, [{"name": export, "uri": root.as_uri(), "format": fmt}])
 
 
 @pytest.fixture(scope="module")
