@@ -151,56 +151,6 @@ def test_deliveries_load_then_restatement_replaces_one_month_then_nothing_new_lo
     assert_layers_agree(warehouse, serving_path(warehouse))
 
 
-def test_each_load_emits_an_asset_event_and_a_successful_run_logs_no_error(write_sample, warehouse, airflow_db):
-    """Run in its own process, so the test reads exactly the log an operator would read."""
-    jan = write_sample("cur2", "cur2", JAN)
-    env = {
-        **os.environ,
-        "AIRFLOW_VAR_FINOPS_AWS_EXPORTS": json.dumps([export_config("cur2", "cur2", write_sample.root.as_uri())]),
-        "AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH": str(warehouse),
-        "AIRFLOW_VAR_FINOPS_SERVING_PATH": str(serving_path(warehouse)),
-        "PYTHONPATH": str(PROJECT_ROOT),
-    }
-    run = (
-        "from airflow.dag_processing.dagbag import DagBag; "
-        f"print('RUN_ID', DagBag(dag_folder={str(PROJECT_ROOT / 'dags' / 'aws_billing.py')!r})"
-        ".get_dag('aws_billing').test().run_id)"
-    )
-    finished = subprocess.run([sys.executable, "-c", run], env=env, capture_output=True, text=True, check=False)
-    log = finished.stdout + finished.stderr
-    assert finished.returncode == 0, log[-3000:]
-
-    assert "[DAG TEST] end task task_id=refresh_dashboards" in log  # the whole run's log was read
-    errors = [line for line in log.splitlines() if "[error" in line or "[critical" in line]
-    assert errors == []  # an operator reading a green run's log must not find error noise
-    run_id = log.split("RUN_ID ", 1)[1].split()[0]
-
-    from airflow.models.asset import AssetEvent
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        run_events = session.query(AssetEvent).filter(AssetEvent.source_run_id == run_id).all()
-        # (Cosmos adds events of its own for the dbt models it ran.)
-        events = [e.extra for e in run_events if e.asset.name == billing_months(AWS.name).name]
-    assert billing_months(AWS.name).name == "aws_billing_months"  # what downstream DAGs schedule on
-    assert [(e["export"], e["billing_period"], e["rows"], e["version"]) for e in events] == [
-        ("cur2", "2025-01", jan.rows, jan.version)
-    ]
-
-
-def test_billing_periods_param_reloads_only_the_months_asked_for(write_sample, run_aws_billing, warehouse):
-    write_sample("cur2", "cur2", JAN)
-    write_sample("cur2", "cur2", FEB)
-    exports = [export_config("cur2", "cur2", write_sample.root.as_uri())]
-    run_aws_billing(exports)
-
-    dag_run, states = run_aws_billing(exports, run_conf={"billing_periods": ["2025-01"]})
-    assert states["load_billing_month"] == [SUCCESS]
-    history = [(row[1], row[5]) for row in ledger(warehouse)]
-    assert history.count(("2025-01", "superseded")) == 1 and history.count(("2025-01", "loaded")) == 1
-    assert history.count(("2025-02", "loaded")) == 1 and ("2025-02", "superseded") not in history
-
-
 @pytest.fixture(scope="module")
 def served_january_and_february(tmp_path_factory, airflow_db):
     """A legacy CUR's January and February loaded, modelled, validated and served by one DAG run.
@@ -224,6 +174,18 @@ def served_january_and_february(tmp_path_factory, airflow_db):
 def served(served_january_and_february, tmp_path, warehouse, write_sample):
     shutil.copytree(served_january_and_february, tmp_path, dirs_exist_ok=True)
     assert warehouse.exists() and write_sample.root.exists()
+
+
+def test_billing_periods_param_reloads_only_the_months_asked_for(served, run_aws_billing, warehouse, write_sample):
+    exports = [export_config("cur", "cur1", write_sample.root.as_uri())]
+
+    dag_run, states = run_aws_billing(exports, run_conf={"billing_periods": ["2025-01"]})
+
+    assert dag_run.state == SUCCESS and states["load_billing_month"] == [SUCCESS]
+    history = [(row[1], row[5]) for row in ledger(warehouse)]
+    assert history.count(("2025-01", "superseded")) == 1 and history.count(("2025-01", "loaded")) == 1
+    assert history.count(("2025-02", "loaded")) == 1 and ("2025-02", "superseded") not in history
+    assert_layers_agree(warehouse, serving_path(warehouse))
 
 
 # Each case breaks February's restatement after January and February were loaded and served.
@@ -398,25 +360,60 @@ def test_a_broken_export_holds_back_no_other_and_the_run_fails_naming_it(
     assert_layers_agree(warehouse, serving_path(warehouse))
 
 
-def test_contract_installer_dag_then_billing_run_ends_by_refreshing_metabase(
-    write_sample, run_aws_billing, fake_metabase, monkeypatch
+def test_contract_installer_dag_then_a_billing_run_emits_an_asset_event_per_load_refreshes_metabase_and_logs_no_error(
+    write_sample, warehouse, airflow_db, fake_metabase
 ):
-    """Metabase here is the contract-checking stand-in: every request is checked against its OpenAPI spec."""
-    connection = {"conn_type": "http", "host": fake_metabase.url, "password": fake_metabase.api_key}
-    monkeypatch.setenv("AIRFLOW_CONN_METABASE_DEFAULT", json.dumps(connection))
-    installed = parse_dag("metabase_dashboards").test()
+    """The billing run is its own process, so the test reads exactly the log an operator would read. Metabase here
+    is the contract-checking stand-in: every request is checked against its OpenAPI spec."""
+    connection = json.dumps({"conn_type": "http", "host": fake_metabase.url, "password": fake_metabase.api_key})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_CONN_METABASE_DEFAULT", connection)
+        installed = parse_dag("metabase_dashboards").test()
     assert installed.state == SUCCESS
     [database_id] = fake_metabase.databases
     assert fake_metabase.dashboards and fake_metabase.cards
     fake_metabase.requests.clear()
 
-    write_sample("cur2", "cur2", JAN)
-    dag_run, states = run_aws_billing([export_config("cur2", "cur2", write_sample.root.as_uri())])
+    jan = write_sample("cur2", "cur2", JAN)
+    env = {
+        **os.environ,
+        "AIRFLOW_VAR_FINOPS_AWS_EXPORTS": json.dumps([export_config("cur2", "cur2", write_sample.root.as_uri())]),
+        "AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH": str(warehouse),
+        "AIRFLOW_VAR_FINOPS_SERVING_PATH": str(serving_path(warehouse)),
+        "AIRFLOW_CONN_METABASE_DEFAULT": connection,
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }
+    run = (
+        "from airflow.dag_processing.dagbag import DagBag; "
+        f"print('RUN_ID', DagBag(dag_folder={str(PROJECT_ROOT / 'dags' / 'aws_billing.py')!r})"
+        ".get_dag('aws_billing').test().run_id)"
+    )
+    finished = subprocess.run([sys.executable, "-c", run], env=env, capture_output=True, text=True, check=False)
+    log = finished.stdout + finished.stderr
+    assert finished.returncode == 0, log[-3000:]
 
-    assert dag_run.state == SUCCESS and states["refresh_dashboards"] == [SUCCESS]
+    assert "[DAG TEST] end task task_id=refresh_dashboards" in log  # the whole run's log was read
+    errors = [line for line in log.splitlines() if "[error" in line or "[critical" in line]
+    assert errors == []  # an operator reading a green run's log must not find error noise
     assert [(r.method, r.path, r.status) for r in fake_metabase.requests] == [
         ("GET", "/api/database/", 200),  # found by name: the connection names no database id
         ("POST", f"/api/database/{database_id}/sync_schema", 200),
         ("POST", f"/api/database/{database_id}/rescan_values", 200),
         ("POST", "/api/cache/invalidate", 402),  # the open-source edition: logged as skipped
+    ]
+
+    from airflow.models import TaskInstance
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    run_id = log.split("RUN_ID ", 1)[1].split()[0]
+    with create_session() as session:
+        [refresh] = session.query(TaskInstance).filter_by(run_id=run_id, task_id="refresh_dashboards").all()
+        run_events = session.query(AssetEvent).filter(AssetEvent.source_run_id == run_id).all()
+        # (Cosmos adds events of its own for the dbt models it ran.)
+        events = [e.extra for e in run_events if e.asset.name == billing_months(AWS.name).name]
+    assert str(refresh.state) == SUCCESS
+    assert billing_months(AWS.name).name == "aws_billing_months"  # what downstream DAGs schedule on
+    assert [(e["export"], e["billing_period"], e["rows"], e["version"]) for e in events] == [
+        ("cur2", "2025-01", jan.rows, jan.version)
     ]

@@ -3,27 +3,55 @@ and again after the run that follows one whose dbt build failed."""
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import duckdb
 import pytest
 
 from include.aws.settings import AWS_DATASETS
 from include.orchestration.focus_models import stale_partitions
 from include.serving.publish import COST_AND_USAGE_DIR, connect_serving, newest_version
-from tests.conftest import FEB, JAN, S3_URI, export_config
-from tests.dags.conftest import serving_path
+from tests.conftest import FEB, JAN, S3_URI, export_config, sample_writer
+from tests.dags.conftest import parse_dag, serving_path
 from tests.helpers import assert_layers_agree, assert_same_money, ledger, restate_to_nothing
 
 EXPORTS = {"legacy": "cur1", "cur2": "cur2"}
 
 
-def test_a_month_restated_to_nothing_leaves_every_layer_in_the_run_that_loads_it(
-    write_sample, run_aws_billing, warehouse
-):
-    expected = {(name, f"{m:%Y-%m}"): write_sample(name, fmt, m) for name, fmt in EXPORTS.items() for m in (JAN, FEB)}
-    exports = [export_config(name, fmt, write_sample.root.as_uri()) for name, fmt in EXPORTS.items()]
-    dag_run, _ = run_aws_billing(exports)
-    assert dag_run.state == "success"
+@pytest.fixture(scope="module")
+def served_two_exports(tmp_path_factory, airflow_db):
+    """January and February of a legacy CUR and a CUR 2.0 export, loaded, modelled and served by one DAG run; built
+    once for this module's tests, each of which gets a copy (`two_exports_served`). Returns folder and totals."""
+    root = tmp_path_factory.mktemp("two-exports")
+    write = sample_writer(root / "mirror")
+    expected = {(name, f"{m:%Y-%m}"): write(name, fmt, m) for name, fmt in EXPORTS.items() for m in (JAN, FEB)}
+    warehouse = root / "warehouse.duckdb"
+    exports = [export_config(name, fmt, write.root.as_uri()) for name, fmt in EXPORTS.items()]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_VAR_FINOPS_AWS_EXPORTS", json.dumps(exports))
+        patch.setenv("AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH", str(warehouse))
+        patch.setenv("AIRFLOW_VAR_FINOPS_SERVING_PATH", str(serving_path(warehouse)))
+        assert parse_dag("aws_billing").test().state == "success"
     assert set(assert_layers_agree(warehouse, serving_path(warehouse))) == set(expected)
+    return root, expected
+
+
+@pytest.fixture
+def two_exports_served(served_two_exports, tmp_path, warehouse, write_sample) -> dict:
+    """A copy of `served_two_exports` laid out as this test's `warehouse`, `write_sample` and serving; returns
+    {(export, YYYY-MM): MonthTotals} of what was delivered."""
+    root, expected = served_two_exports
+    shutil.copytree(root, tmp_path, dirs_exist_ok=True)
+    assert warehouse.exists() and write_sample.root.exists()
+    return dict(expected)
+
+
+def test_a_month_restated_to_nothing_leaves_every_layer_in_the_run_that_loads_it(
+    two_exports_served, write_sample, run_aws_billing, warehouse
+):
+    expected = two_exports_served
+    exports = [export_config(name, fmt, write_sample.root.as_uri()) for name, fmt in EXPORTS.items()]
 
     for name, fmt in EXPORTS.items():
         restate_to_nothing(write_sample.root, name, fmt, FEB, S3_URI)
@@ -43,13 +71,12 @@ def test_a_month_restated_to_nothing_leaves_every_layer_in_the_run_that_loads_it
 
 
 def test_a_run_that_loads_nothing_rebuilds_the_partitions_a_failed_dbt_build_left_behind(
-    write_sample, run_aws_billing, warehouse
+    two_exports_served, write_sample, run_aws_billing, warehouse
 ):
     """The load commits before dbt runs: when dbt then fails, the next run, with nothing new to load, repairs."""
-    expected = {(name, f"{m:%Y-%m}"): write_sample(name, fmt, m) for name, fmt in EXPORTS.items() for m in (JAN, FEB)}
+    expected = two_exports_served
     exports = [export_config(name, fmt, write_sample.root.as_uri()) for name, fmt in EXPORTS.items()]
-    dag_run, _ = run_aws_billing(exports)
-    assert dag_run.state == "success" and stale_partitions(warehouse) == []
+    assert stale_partitions(warehouse) == []
     january = serving_path(warehouse) / COST_AND_USAGE_DIR / f"billing_period={JAN:%Y-%m}"
     served_january = newest_version(january)
 
