@@ -56,7 +56,14 @@ def standalone(tmp_path_factory, three_loaded_months):
         "finops_warehouse_path": str(warehouse),
         "finops_serving_path": str(serving_path(warehouse)),
     }
-    env = standalone_environment(home, variables, AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False")
+    # Unpaused, or the scheduler would not run the backfill's tasks; without the DAGs' own schedule, or unpausing
+    # would also start a run of the current month in each DAG, competing with the backfill for the writer pool.
+    env = standalone_environment(
+        home,
+        variables,
+        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+        AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
+    )
     log = home / "standalone.log"
     with running_standalone(env, log) as process:
         for dag_id in BACKFILLED:
