@@ -38,7 +38,6 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from load_month import EXPORT_NAMES, MONTH, S3_URI, child_raw  # noqa: E402  (bench/ is this script's folder)
 
-DATASETS = {"cur1": "aws_cur1", "cur2": "aws_cur2"}
 QUERY = (
     "SELECT ServiceCategory, sum(BilledCost), sum(EffectiveCost) FROM {relation} "
     "WHERE {month_filter} GROUP BY ServiceCategory"
@@ -70,11 +69,12 @@ def child_load(warehouse: Path, data_root: Path, fmt: str) -> dict:
 def _dbt(warehouse: Path, fmt: str, args: list[str]) -> dict:
     from dbt.cli.main import dbtRunner
 
+    from include.aws.settings import AWS_DATASETS
     from include.orchestration.focus_models import DBT_PROJECT, source_partition
 
     # as the DAG's dbt tasks get them; dbt's target and logs in bench/out, away from the manifest the DAG renders
     os.environ["FINOPS_WAREHOUSE_PATH"] = str(warehouse)
-    os.environ["FINOPS_SOURCE_PARTITIONS"] = source_partition(DATASETS[fmt], EXPORT_NAMES[fmt], f"{MONTH:%Y-%m}")
+    os.environ["FINOPS_SOURCE_PARTITIONS"] = source_partition(AWS_DATASETS[fmt], EXPORT_NAMES[fmt], f"{MONTH:%Y-%m}")
     os.environ["DBT_TARGET_PATH"] = str(warehouse.parent / "dbt-target")
     os.environ["DBT_LOG_PATH"] = str(warehouse.parent / "dbt-logs")
     started = time.perf_counter()
