@@ -88,13 +88,10 @@ def served_closed_and_open_month(tmp_path_factory, airflow_db) -> ServedRun:
     root = tmp_path_factory.mktemp("closed-and-open")
     write = sample_writer(root / "mirror")
     delivered = {JAN: write("cur2", "cur2", JAN), FEB: write("cur2", "cur2", FEB, invoiced=False)}
-    warehouse = root / "warehouse.duckdb"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW_VAR_FINOPS_AWS_EXPORTS", json.dumps([export_config("cur2", "cur2", write.root.as_uri())]))
-        patch.setenv("AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH", str(warehouse))
-        patch.setenv("AIRFLOW_VAR_FINOPS_SERVING_PATH", str(serving_path(warehouse)))
-        dag_run = parse_dag("aws_billing").test()
-    return ServedRun(root, str(dag_run.state), task_states(dag_run), delivered)
+        run = billing_runner("aws", root / "warehouse.duckdb", patch)
+        dag_run, states = run([export_config("cur2", "cur2", write.root.as_uri())])
+    return ServedRun(root, str(dag_run.state), states, delivered)
 
 
 @pytest.fixture

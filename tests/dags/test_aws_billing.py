@@ -23,7 +23,7 @@ from include.orchestration.assets import billing_months
 from include.serving.publish import connect_serving
 from include.warehouse import compact
 from tests.conftest import FEB, JAN, PROJECT_ROOT, S3_URI, export_config, sample_writer, upload_tree
-from tests.dags.conftest import parse_dag, serving_path
+from tests.dags.conftest import billing_runner, parse_dag, serving_path
 from tests.helpers import (
     assert_layers_agree,
     assert_same_money,
@@ -161,12 +161,10 @@ def served_january_and_february(tmp_path_factory, airflow_db):
     write = sample_writer(root / "mirror")
     for month in (JAN, FEB):
         write("cur", "cur1", month)
-    warehouse = root / "warehouse.duckdb"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW_VAR_FINOPS_AWS_EXPORTS", json.dumps([export_config("cur", "cur1", write.root.as_uri())]))
-        patch.setenv("AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH", str(warehouse))
-        patch.setenv("AIRFLOW_VAR_FINOPS_SERVING_PATH", str(serving_path(warehouse)))
-        assert parse_dag("aws_billing").test().state == SUCCESS
+        run = billing_runner("aws", root / "warehouse.duckdb", patch)
+        dag_run, _ = run([export_config("cur", "cur1", write.root.as_uri())])
+    assert dag_run.state == SUCCESS
     return root
 
 

@@ -3,7 +3,6 @@ and again after the run that follows one whose dbt build failed."""
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import duckdb
@@ -13,7 +12,7 @@ from include.aws.settings import AWS_DATASETS
 from include.orchestration.focus_models import stale_partitions
 from include.serving.publish import COST_AND_USAGE_DIR, connect_serving, newest_version
 from tests.conftest import FEB, JAN, S3_URI, export_config, sample_writer
-from tests.dags.conftest import parse_dag, serving_path
+from tests.dags.conftest import billing_runner, serving_path
 from tests.helpers import assert_layers_agree, assert_same_money, ledger, restate_to_nothing
 
 EXPORTS = {"legacy": "cur1", "cur2": "cur2"}
@@ -29,10 +28,8 @@ def served_two_exports(tmp_path_factory, airflow_db):
     warehouse = root / "warehouse.duckdb"
     exports = [export_config(name, fmt, write.root.as_uri()) for name, fmt in EXPORTS.items()]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW_VAR_FINOPS_AWS_EXPORTS", json.dumps(exports))
-        patch.setenv("AIRFLOW_VAR_FINOPS_WAREHOUSE_PATH", str(warehouse))
-        patch.setenv("AIRFLOW_VAR_FINOPS_SERVING_PATH", str(serving_path(warehouse)))
-        assert parse_dag("aws_billing").test().state == "success"
+        dag_run, _ = billing_runner("aws", warehouse, patch)(exports)
+    assert dag_run.state == "success"
     assert set(assert_layers_agree(warehouse, serving_path(warehouse))) == set(expected)
     return root, expected
 
