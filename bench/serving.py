@@ -9,6 +9,8 @@ RSS is that step's alone), on one warehouse:
   load       — include.orchestration.loading.load_delivery
   dbt build  — seeds and models, as the DAG's Cosmos producer runs them (tests excluded), rebuilding
                the loaded month's source partition (FINOPS_SOURCE_PARTITIONS); the mart is new
+  mart alone — the statement dbt build ran for the mart, run again straight in DuckDB into a scratch
+               table: the month's FOCUS work without dbt, so build − this is what dbt itself costs
   dbt test   — the data tests, as the DAG's test task runs them
   restate    — the month delivered again: load, then dbt build into the existing mart (the
                incremental path every later month takes)
@@ -94,6 +96,23 @@ def child_build(warehouse: Path, _data_root: Path, fmt: str) -> dict:
     )
 
 
+def child_mart_statement(warehouse: Path, _data_root: Path, _fmt: str) -> dict:
+    import duckdb
+
+    from include.warehouse.loader import writer_settings
+
+    # The CREATE TABLE AS dbt wrote for the new mart (dbt writes each executed statement under target/run).
+    mart = '"warehouse"."focus"."cost_and_usage"'
+    statement = (warehouse.parent / "dbt-target/run/open_finops/models/marts/cost_and_usage.sql").read_text()
+    assert mart in statement, f"dbt's statement for the mart does not create {mart}"
+    with duckdb.connect(str(warehouse), config=writer_settings()) as con:  # the settings dbt/profiles.yml gives dbt
+        started = time.perf_counter()
+        con.execute(statement.replace(mart, '"warehouse"."focus"."bench_mart_alone"', 1)).fetchall()
+        result = _timed(started)
+        con.execute('DROP TABLE "warehouse"."focus"."bench_mart_alone"').fetchall()
+    return result
+
+
 def child_test(warehouse: Path, _data_root: Path, fmt: str) -> dict:
     return _dbt(warehouse, fmt, ["test"])
 
@@ -150,6 +169,7 @@ CHILDREN = {
     "parse": child_parse,
     "load": child_load,
     "build": child_build,
+    "mart_alone": child_mart_statement,
     "test": child_test,
     "restate_load": child_load,
     "restate_build": child_build,
@@ -162,6 +182,7 @@ LABELS = {
     "parse": "dbt parse (first run)",
     "load": "load",
     "build": "dbt build (new mart)",
+    "mart_alone": "mart statement alone",
     "test": "dbt test",
     "restate_load": "restate: load",
     "restate_build": "restate: dbt build",
@@ -215,7 +236,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for step, result in results.items():
-        rows = result.get("rows") or (focus_rows if step in ("build", "restate_build") else None)
+        rows = result.get("rows") or (focus_rows if step in ("build", "mart_alone", "restate_build") else None)
         rate = f"{rows / result['seconds']:>11,.0f}" if rows else f"{'':>11}"
         print(f"{LABELS[step]:24} {result['seconds']:>9.3f} {rate} {result['peak_rss_mib']:>13,.0f}")
     bare = results["bare_copy"]["seconds"]
@@ -226,6 +247,11 @@ def main() -> None:
             f"load + FOCUS, {label}: {results[load]['seconds']:.2f} + {results[build]['seconds']:.2f} = {total:.2f} s, "
             f"{total / bare:.2f}× the bare copy ({bare:.2f} s); with dbt test {with_tests:.2f} s"
         )
+    without_dbt = results["load"]["seconds"] + results["mart_alone"]["seconds"]
+    print(
+        f"without dbt, new month: load + the mart statement alone = {without_dbt:.2f} s, {without_dbt / bare:.2f}× "
+        f"the bare copy; dbt build adds {results['build']['seconds'] - results['mart_alone']['seconds']:.2f} s"
+    )
     shutil.rmtree(work, ignore_errors=True)
 
 
