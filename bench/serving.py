@@ -9,15 +9,17 @@ RSS is that step's alone), on one warehouse:
   load       — include.orchestration.loading.load_delivery
   dbt build  — seeds and models, as the DAG's Cosmos producer runs them (tests excluded), rebuilding
                the loaded month's source partition (FINOPS_SOURCE_PARTITIONS); the mart is new
-  mart alone — the statement dbt build ran for the mart, run again straight in DuckDB into a scratch
-               table: the month's FOCUS work without dbt, so build − this is what dbt itself costs
+  mart alone — the statement dbt build ran for the new mart, run again straight in DuckDB on a copy
+               of the warehouse without the mart: the month's FOCUS work without dbt's own, so
+               build − this is what dbt itself costs
   dbt test   — the data tests, as the DAG's test task runs them
   restate    — the month delivered again: load, then dbt build into the existing mart (the
                incremental path every later month takes)
   publish    — include.serving.publish: the month to Parquet (temp file + rename) and the ledger
   query      — a dashboard-like query (Σ BilledCost, EffectiveCost by ServiceCategory for the month),
                median of 5, through the serving views vs on the warehouse file read-only
-and prints seconds, rows/s and peak RSS per step, then load + FOCUS against the bare copy.
+and prints seconds, rows/s and peak RSS per step, then load + FOCUS against the bare copy, with dbt and
+without dbt's own work (load + mart alone).
 
     python bench/serving.py --rows 1000000 [--format cur2]
 """
@@ -68,6 +70,10 @@ def child_load(warehouse: Path, data_root: Path, fmt: str) -> dict:
     return _timed(started, rows=result.rows)
 
 
+def _dbt_target(warehouse: Path) -> Path:
+    return warehouse.parent / "dbt-target"
+
+
 def _dbt(warehouse: Path, fmt: str, args: list[str]) -> dict:
     from dbt.cli.main import dbtRunner
 
@@ -77,7 +83,7 @@ def _dbt(warehouse: Path, fmt: str, args: list[str]) -> dict:
     # as the DAG's dbt tasks get them; dbt's target and logs in bench/out, away from the manifest the DAG renders
     os.environ["FINOPS_WAREHOUSE_PATH"] = str(warehouse)
     os.environ["FINOPS_SOURCE_PARTITIONS"] = source_partition(AWS_DATASETS[fmt], EXPORT_NAMES[fmt], f"{MONTH:%Y-%m}")
-    os.environ["DBT_TARGET_PATH"] = str(warehouse.parent / "dbt-target")
+    os.environ["DBT_TARGET_PATH"] = str(_dbt_target(warehouse))
     os.environ["DBT_LOG_PATH"] = str(warehouse.parent / "dbt-logs")
     started = time.perf_counter()
     result = dbtRunner().invoke([*args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)])
@@ -96,20 +102,25 @@ def child_build(warehouse: Path, _data_root: Path, fmt: str) -> dict:
     )
 
 
-def child_mart_statement(warehouse: Path, _data_root: Path, _fmt: str) -> dict:
+def child_mart_alone(warehouse: Path, _data_root: Path, _fmt: str) -> dict:
     import duckdb
 
     from include.warehouse.loader import writer_settings
 
-    # The CREATE TABLE AS dbt wrote for the new mart (dbt writes each executed statement under target/run).
-    mart = '"warehouse"."focus"."cost_and_usage"'
-    statement = (warehouse.parent / "dbt-target/run/open_finops/models/marts/cost_and_usage.sql").read_text()
-    assert mart in statement, f"dbt's statement for the mart does not create {mart}"
-    with duckdb.connect(str(warehouse), config=writer_settings()) as con:  # the settings dbt/profiles.yml gives dbt
+    # dbt writes each statement it ran under target/run: for a new mart, the one CREATE TABLE AS.
+    statement = (_dbt_target(warehouse) / "run/open_finops/models/marts/cost_and_usage.sql").read_text()
+    mart_relation = '"warehouse"."focus"."cost_and_usage"'
+    assert statement.count(mart_relation) == 1, f"not one CREATE TABLE AS {mart_relation}"
+    # On a copy without the mart (same file name, so the same catalog name), so later steps see dbt's warehouse.
+    copy = warehouse.parent / "mart-alone" / warehouse.name
+    copy.parent.mkdir()
+    shutil.copyfile(warehouse, copy)
+    with duckdb.connect(str(copy), config=writer_settings()) as con:  # the settings dbt/profiles.yml gives dbt
+        con.execute(f"DROP TABLE {mart_relation}").fetchall()
         started = time.perf_counter()
-        con.execute(statement.replace(mart, '"warehouse"."focus"."bench_mart_alone"', 1)).fetchall()
-        result = _timed(started)
-        con.execute('DROP TABLE "warehouse"."focus"."bench_mart_alone"').fetchall()
+        [(rows,)] = con.execute(statement).fetchall()
+        result = _timed(started, rows=rows)
+    shutil.rmtree(copy.parent)
     return result
 
 
@@ -169,7 +180,7 @@ CHILDREN = {
     "parse": child_parse,
     "load": child_load,
     "build": child_build,
-    "mart_alone": child_mart_statement,
+    "mart_alone": child_mart_alone,
     "test": child_test,
     "restate_load": child_load,
     "restate_build": child_build,
@@ -236,7 +247,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for step, result in results.items():
-        rows = result.get("rows") or (focus_rows if step in ("build", "mart_alone", "restate_build") else None)
+        rows = result.get("rows") or (focus_rows if step in ("build", "restate_build") else None)
         rate = f"{rows / result['seconds']:>11,.0f}" if rows else f"{'':>11}"
         print(f"{LABELS[step]:24} {result['seconds']:>9.3f} {rate} {result['peak_rss_mib']:>13,.0f}")
     bare = results["bare_copy"]["seconds"]
